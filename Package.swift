@@ -1,0 +1,51 @@
+// swift-tools-version: 6.1
+//
+// swift-zmtp: ZeroMQ's wire protocol (ZMTP 3.x) in pure Swift.
+//
+// Layers, each a module; a dependency only ever points down:
+//   ZMTPWire     sans-IO wire core: greeting, framing, commands, metadata, mechanisms, Z85, connection
+//   (ZMTPEngine  epoll reactor and transports: issue 4)
+//   (ZMTP        socket patterns and options: issues 4-5)
+//   ZMTPTool     the `zmtp` executable
+// ZMTPFuzzing holds the fuzz harnesses, shared by Fuzz/ (libFuzzer) and the unit tests that replay
+// Fuzz/FailCases/.
+import PackageDescription
+
+let package = Package(
+    name: "swift-zmtp",
+    products: [
+        .library(name: "ZMTPWire", targets: ["ZMTPWire"]),
+        .library(name: "ZMTPFuzzing", targets: ["ZMTPFuzzing"]),
+        .executable(name: "zmtp", targets: ["ZMTPTool"]),
+        .executable(name: "zmtp-wire-bench", targets: ["WireBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        .target(name: "ZMTPWire"),
+        .target(name: "ZMTPFuzzing", dependencies: ["ZMTPWire"]),
+        .executableTarget(
+            name: "ZMTPTool",
+            dependencies: [
+                "ZMTPWire",
+                "CSodium",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "WireBench",
+            dependencies: ["ZMTPWire"],
+            path: "Benchmarks/WireBench"
+        ),
+        .testTarget(name: "ZMTPWireTests", dependencies: ["ZMTPWire", "ZMTPFuzzing"]),
+        .testTarget(name: "InteropTests", dependencies: ["ZMTPWire"]),
+        .testTarget(name: "ZMTPToolTests", dependencies: ["ZMTPTool"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,94 @@
+/// A ZMTP security mechanism (RFC 23 §"Security Mechanisms"), pluggable into ``Connection``.
+///
+/// The connection owns the greeting and the framing; a mechanism owns what comes after the greeting
+/// until both sides are ready (the handshake commands), and may transform frames afterwards (CURVE
+/// boxes every frame into a MESSAGE; NULL passes them through). A mechanism does no I/O and reads no
+/// clock: it receives command bodies and returns the commands to send.
+///
+/// ERROR commands are handled by the connection at every stage, so mechanisms never see them.
+public protocol SecurityMechanism: Sendable {
+    /// The name this mechanism announces in the greeting.
+    var name: MechanismName { get }
+    /// The as-server octet to send.
+    var asServer: Bool { get }
+    /// Whether frames after the handshake go through ``encode(frame:more:isCommand:into:)`` and
+    /// ``decode(_:)``. When false the connection frames data itself (the fast path NULL takes).
+    var transformsFrames: Bool { get }
+
+    /// Checks the peer's greeting (its as-server octet, chiefly) once all 64 octets arrived.
+    func validate(peerGreeting: Greeting) throws(ZMTPError)
+    /// Called once, right after the peer's greeting: returns the first commands to send.
+    mutating func start(_ context: HandshakeContext) throws(ZMTPError) -> HandshakeStep
+    /// Handles one handshake command (a command frame's body); returns what to send and whether the
+    /// handshake is complete.
+    mutating func receive(command body: [UInt8], _ context: HandshakeContext) throws(ZMTPError) -> HandshakeStep
+
+    /// Encodes one outbound frame after the handshake (only when ``transformsFrames``).
+    mutating func encode(frame body: [UInt8], more: Bool, isCommand: Bool, into out: inout OutboundBuffer) throws(ZMTPError)
+    /// Decodes one inbound frame after the handshake (only when ``transformsFrames``).
+    mutating func decode(_ frame: Frame) throws(ZMTPError) -> Frame
+}
+
+extension SecurityMechanism {
+    public var transformsFrames: Bool { false }
+
+    public mutating func encode(
+        frame body: [UInt8], more: Bool, isCommand: Bool, into out: inout OutboundBuffer
+    ) throws(ZMTPError) {
+        out.appendFrame(body, more: more, command: isCommand)
+    }
+
+    public mutating func decode(_ frame: Frame) throws(ZMTPError) -> Frame { frame }
+}
+
+/// What a mechanism knows about the connection it runs on.
+public struct HandshakeContext: Sendable {
+    /// Our socket type.
+    public var socketType: SocketType
+    /// Our metadata for READY/INITIATE: Socket-Type, Identity when set, and application properties.
+    public var localMetadata: Metadata
+    /// The revision negotiated in the greeting.
+    public var version: ProtocolVersion
+
+    public init(socketType: SocketType, localMetadata: Metadata, version: ProtocolVersion) {
+        self.socketType = socketType
+        self.localMetadata = localMetadata
+        self.version = version
+    }
+
+    /// The checks every mechanism applies to the peer's metadata (RFC 37 §"Socket Types",
+    /// §"The Identity Property"): a Socket-Type that exists and is compatible with ours, and an
+    /// Identity of at most 255 octets.
+    /// - Throws: `incompatibleSocketType` with an ERROR reply of "Invalid socket type", or
+    ///   `malformedMetadata`.
+    public func validate(peerMetadata: Metadata) throws(ZMTPError) -> SocketType {
+        guard let raw = peerMetadata[Metadata.Name.socketType] else {
+            throw ZMTPError(
+                .incompatibleSocketType, blame: .peer, "peer metadata has no Socket-Type",
+                errorCommandReason: "Missing Socket-Type")
+        }
+        guard let peerType = SocketType(wireName: raw), socketType.isCompatible(with: peerType) else {
+            throw ZMTPError(
+                .incompatibleSocketType, blame: .peer,
+                "peer Socket-Type '\(String(decoding: raw, as: UTF8.self))' cannot talk to \(socketType)",
+                errorCommandReason: "Invalid socket type")
+        }
+        if let identity = peerMetadata.identity, identity.count > Limits.maxIdentityLength {
+            throw .peer(.malformedMetadata, "peer Identity of \(identity.count) octets exceeds 255")
+        }
+        return peerType
+    }
+}
+
+/// The result of one handshake step.
+public struct HandshakeStep: Sendable {
+    /// Command bodies (name and data) to send, in order, as command frames.
+    public var commands: [[UInt8]]
+    /// Set when the handshake is complete: the peer's validated metadata and socket type.
+    public var completion: (metadata: Metadata, socketType: SocketType)?
+
+    public init(commands: [[UInt8]] = [], completion: (metadata: Metadata, socketType: SocketType)? = nil) {
+        self.commands = commands
+        self.completion = completion
+    }
+}
