@@ -75,7 +75,7 @@ struct ByteReader {
 extension Collection<UInt8> {
     /// `withUnsafeBytes` for typed-throws bodies (the standard library's version rethrows untyped).
     @inlinable
-    func withRawBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    public func withRawBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         let result: Result<R, E>? = withContiguousStorageIfAvailable { buffer in
             Result { () throws(E) -> R in try body(UnsafeRawBufferPointer(buffer)) }
         }
