@@ -59,15 +59,18 @@ public enum FuzzHarness {
 
     public enum Role: Sendable { case server, client }
 
-    /// Greeting + NULL handshake + traffic with attacker-controlled bytes. Invariants: every error is
+    /// Greeting + NULL handshake + traffic with attacker-controlled bytes, our side playing `role`
+    /// (server: an accepting XPUB that answers READY; client: a connecting PUSH that sends READY first). Invariants: every error is
     /// blamed on the peer and closes the connection; the outcome (events and error) does not depend on
     /// how the bytes were split; the handshake completes at most once and before any message; our
     /// outbound bytes stay small (greeting, READY, PONGs and one ERROR).
     public static func nullHandshake(_ data: [UInt8], role: Role) -> String? {
         let socketType: SocketType = role == .server ? .xpub : .push
-        let whole = driveConnection(data, socketType: socketType, chunking: .whole)
-        let bytewise = driveConnection(data, socketType: socketType, chunking: .bytewise)
-        let chunked = driveConnection(data, socketType: socketType, chunking: .chunks(seed: data.last ?? 0))
+        let mechanismRole: MechanismRole = role == .server ? .server : .client
+        let whole = driveConnection(data, socketType: socketType, role: mechanismRole, chunking: .whole)
+        let bytewise = driveConnection(data, socketType: socketType, role: mechanismRole, chunking: .bytewise)
+        let chunked = driveConnection(
+            data, socketType: socketType, role: mechanismRole, chunking: .chunks(seed: data.last ?? 0))
         if let problem = whole.problem ?? bytewise.problem ?? chunked.problem { return problem }
         guard whole.events == bytewise.events, whole.error == bytewise.error else {
             return "outcome depends on split: \(whole) vs \(bytewise)"
@@ -198,12 +201,14 @@ public enum FuzzHarness {
         var description: String { "\(events.count) events, error \(error.map(\.name) ?? "none")" }
     }
 
-    static func driveConnection(_ data: [UInt8], socketType: SocketType, chunking: Chunking) -> ConnectionOutcome {
+    static func driveConnection(
+        _ data: [UInt8], socketType: SocketType, role: MechanismRole, chunking: Chunking
+    ) -> ConnectionOutcome {
         var outcome = ConnectionOutcome()
         let configuration = ConnectionConfiguration(socketType: socketType, maxMessageSize: 1 << 16)
         var connection: Connection
         do throws(ZMTPError) {
-            connection = try Connection(configuration: configuration, now: .zero)
+            connection = try Connection(configuration: configuration, mechanism: NullMechanism(role: role), now: .zero)
         } catch {
             outcome.problem = "could not create a connection: \(error)"
             return outcome

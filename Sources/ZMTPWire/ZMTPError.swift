@@ -15,7 +15,7 @@ public struct ZMTPError: Error, Hashable, CustomStringConvertible, Sendable {
         private init(_ name: String) { self.name = name }
         public var description: String { name }
 
-        // Greeting (RFC 23 §Greeting, RFC 37).
+        // Greeting (RFC 37 §Formal Grammar, §Version Negotiation).
         /// The first octet of the greeting is not 0xFF, or the signature is otherwise not ZMTP's.
         public static let invalidSignature = Code("invalidSignature")
         /// The peer speaks a ZMTP version we do not support (1.0 or 2.0).
@@ -40,7 +40,7 @@ public struct ZMTPError: Error, Hashable, CustomStringConvertible, Sendable {
         public static let malformedMetadata = Code("malformedMetadata")
         /// A command (or data frame) that is not allowed in the current state.
         public static let unexpectedCommand = Code("unexpectedCommand")
-        /// The peer's Socket-Type is missing or cannot talk to ours (RFC 37 §compatibility).
+        /// The peer's Socket-Type is missing or cannot talk to ours (RFC 37 §The Socket-Type Property).
         public static let incompatibleSocketType = Code("incompatibleSocketType")
         /// The peer sent an ERROR command; ``ZMTPError/reason`` holds its text.
         public static let peerError = Code("peerError")
@@ -77,7 +77,7 @@ public struct ZMTPError: Error, Hashable, CustomStringConvertible, Sendable {
     /// A human-readable explanation: what was expected and what arrived.
     public let reason: String
     /// When set, the protocol calls for telling the peer before closing: the connection queues an
-    /// ERROR command with this reason (e.g. "Invalid socket type", a ZAP status text).
+    /// ERROR command with this reason (e.g. "invalid-socket-type", a ZAP status code).
     public var errorCommandReason: String?
     public let file: String
     public let line: Int

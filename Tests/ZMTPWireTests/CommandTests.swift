@@ -5,7 +5,7 @@ import Testing
 struct CommandTests {
     @Test("round-trips every command", arguments: [
         Command.ready(try! Metadata([("Socket-Type", bytes("PUB")), ("X-Zeek", [0, 1, 2])])),
-        .error(reason: "Invalid socket type"),
+        .error(reason: "invalid-socket-type"),
         .error(reason: ""),
         .subscribe(topic: bytes("zeek.cluster.")),
         .subscribe(topic: []),
@@ -30,6 +30,12 @@ struct CommandTests {
     func rejectsEmptyName() {
         expectError(.malformedCommand) { _ = try Command.decode([0, 1, 2]) }
         expectError(.malformedCommand) { _ = try Command.decode([]) }
+    }
+
+    @Test("rejects command names with characters other than letters (RFC 37: ALPHA)")
+    func rejectsNonLetterNames() {
+        expectError(.malformedCommand) { _ = try Command.decode([5] + bytes("READ1")) }
+        expectError(.malformedCommand) { _ = try Command.decode([2] + bytes("X-")) }
     }
 
     @Test("rejects a name length that overruns the body")
@@ -93,6 +99,9 @@ struct MetadataTests {
         // libzmq accepts this when no value octets follow (libzmq-behaviours.md §10); we do not.
         expectError(.malformedMetadata) { _ = try Metadata.decode([1] + bytes("A") + [0, 0, 0, 1]) }
         expectError(.malformedMetadata) { _ = try Metadata.decode([1] + bytes("A") + [0xFF, 0xFF, 0xFF, 0xFF, 1]) }
+        // RFC 37 caps values at 2^31-1 octets.
+        let error = expectError(.malformedMetadata) { _ = try Metadata.decode([1] + bytes("A") + [0x80, 0, 0, 0]) }
+        #expect(error?.reason.contains("2^31-1") == true)
     }
 
     @Test("rejects truncated headers, zero-length names and invalid name characters")

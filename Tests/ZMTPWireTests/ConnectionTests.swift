@@ -81,6 +81,41 @@ struct ConnectionTests {
         #expect(pair.eventsA.dropFirst() == [.message(Message(bytes("back")))])
     }
 
+    @Test("as NULL server, sends READY only in reply to the client's READY (RFC 37)")
+    func nullServerRepliesToReady() throws {
+        var server = try Connection(
+            configuration: ConnectionConfiguration(socketType: .pull), mechanism: NullMechanism(role: .server), now: .zero)
+        try server.receive(Script.greeting(), now: .zero)
+        #expect(server.takeOutbound().count == 64, "greeting only, no READY yet")
+        try server.receive(Script.ready("PUSH"), now: .zero)
+        #expect(try commands(in: server.takeOutbound()) == [.ready(try Metadata([("Socket-Type", bytes("PULL"))]))])
+        #expect(server.isHandshakeComplete)
+
+        // A client and a server wired together complete the handshake too.
+        var pair = try Pair(ConnectionConfiguration(socketType: .push), ConnectionConfiguration(socketType: .pull))
+        pair.b = try Connection(configuration: ConnectionConfiguration(socketType: .pull), mechanism: NullMechanism(role: .server), now: .zero)
+        try pair.drive()
+        #expect(pair.a.isHandshakeComplete && pair.b.isHandshakeComplete)
+    }
+
+    @Test("checks Identity only from peers that may announce one")
+    func identityRules() throws {
+        var connection = try Connection(configuration: ConnectionConfiguration(socketType: .router), now: .zero)
+        expectError(.malformedMetadata) {
+            try connection.receive(Script.greeting() + Script.ready("DEALER", [("Identity", [0, 1])]), now: .zero)
+        }
+        connection = try Connection(configuration: ConnectionConfiguration(socketType: .router), now: .zero)
+        try connection.receive(Script.greeting() + Script.ready("DEALER", [("Identity", [1])]), now: .zero)
+        #expect(connection.peer?.metadata.identity == [1])
+        // RFC 37: other types' Identity is ignored, so a PUSH may send anything there.
+        connection = try Connection(configuration: ConnectionConfiguration(socketType: .pull), now: .zero)
+        try connection.receive(Script.greeting() + Script.ready("PUSH", [("Identity", [0])]), now: .zero)
+        #expect(connection.isHandshakeComplete)
+        #expect(throws: ZMTPError.self) {
+            try Connection(configuration: ConnectionConfiguration(socketType: .dealer, identity: [0, 1]), now: .zero)
+        }
+    }
+
     @Test("sends 11 greeting octets at once and the rest only after the peer's first 11")
     func stagedGreeting() throws {
         var connection = try Connection(configuration: ConnectionConfiguration(socketType: .pull), now: .zero)
@@ -113,9 +148,10 @@ struct ConnectionTests {
         }
     }
 
-    @Test("answers an incompatible socket type with ERROR and closes")
+    @Test("as NULL server, answers an incompatible socket type with ERROR alone (no READY) and closes")
     func incompatibleSocketType() throws {
-        var connection = try Connection(configuration: ConnectionConfiguration(socketType: .pull), now: .zero)
+        var connection = try Connection(
+            configuration: ConnectionConfiguration(socketType: .pull), mechanism: NullMechanism(role: .server), now: .zero)
         _ = connection.takeOutbound()
         let error = expectError(.incompatibleSocketType) {
             try connection.receive(Script.greeting() + Script.ready("PUB"), now: .zero)
@@ -123,7 +159,7 @@ struct ConnectionTests {
         #expect(error?.blame == .peer)
         #expect(connection.isClosed)
         let sent = try commands(in: Array(connection.takeOutbound().dropFirst(53)))
-        #expect(sent.last == Command.error(reason: "Invalid socket type"))
+        #expect(sent == [Command.error(reason: "invalid-socket-type")])
         expectError(.connectionClosed) { try connection.receive([0], now: .zero) }
     }
 
@@ -134,7 +170,7 @@ struct ConnectionTests {
             try connection.receive(Script.greeting() + Script.command(.ready(Metadata())), now: .zero)
         }
         let sent = try commands(in: Array(connection.takeOutbound().dropFirst(64)))
-        #expect(sent.last == Command.error(reason: "Missing Socket-Type"))
+        #expect(sent.last == Command.error(reason: "missing-socket-type"))
     }
 
     @Test("rejects a mechanism mismatch, an as-server NULL peer and a data frame before READY")
@@ -219,7 +255,7 @@ struct ConnectionTests {
         var connection = try Connection(configuration: ConnectionConfiguration(socketType: .pull), now: .zero)
         try connection.receive(Script.greeting() + Script.ready("PUSH"), now: .zero)
         _ = connection.takeOutbound()
-        try connection.receive(Script.command(.ping(ttlDeciseconds: 10, context: bytes("ctx"))) + Script.command(.other(name: "X-UNKNOWN", data: [1])), now: .zero)
+        try connection.receive(Script.command(.ping(ttlDeciseconds: 10, context: bytes("ctx"))) + Script.command(.other(name: "XUNKNOWN", data: [1])), now: .zero)
         #expect(connection.takeOutbound() == Script.command(.pong(context: bytes("ctx"))))
         _ = connection.nextEvent()
         #expect(connection.nextEvent() == .ping(ttlDeciseconds: 10, context: bytes("ctx")))

@@ -47,6 +47,9 @@ public struct ConnectionConfiguration: Sendable {
         guard identity.count <= Limits.maxIdentityLength else {
             throw .local(.invalidArgument, "identity of \(identity.count) octets exceeds 255")
         }
+        guard identity.first != 0 else {
+            throw .local(.invalidArgument, "identities starting with a zero octet are reserved (RFC 37)")
+        }
         var metadata = Metadata()
         try metadata.set(Metadata.Name.socketType, Array(socketType.rawValue.utf8))
         if !identity.isEmpty { try metadata.set(Metadata.Name.identity, identity) }

@@ -1,4 +1,4 @@
-/// A ZMTP security mechanism (RFC 23 §"Security Mechanisms"), pluggable into ``Connection``.
+/// A ZMTP security mechanism (RFC 37 §Authentication and Confidentiality), pluggable into ``Connection``.
 ///
 /// The connection owns the greeting and the framing; a mechanism owns what comes after the greeting
 /// until both sides are ready (the handshake commands), and may transform frames afterwards (CURVE
@@ -41,6 +41,13 @@ extension SecurityMechanism {
     public mutating func decode(_ frame: Frame) throws(ZMTPError) -> Frame { frame }
 }
 
+/// Which side of a mechanism's handshake we play (RFC 37 §Topology). Usually the side that binds is
+/// the server, but either may be; for NULL the accepting side is the server.
+public enum MechanismRole: Hashable, Sendable {
+    case client
+    case server
+}
+
 /// What a mechanism knows about the connection it runs on.
 public struct HandshakeContext: Sendable {
     /// Our socket type.
@@ -56,25 +63,30 @@ public struct HandshakeContext: Sendable {
         self.version = version
     }
 
-    /// The checks every mechanism applies to the peer's metadata (RFC 37 §"Socket Types",
-    /// §"The Identity Property"): a Socket-Type that exists and is compatible with ours, and an
-    /// Identity of at most 255 octets.
-    /// - Throws: `incompatibleSocketType` with an ERROR reply of "Invalid socket type", or
-    ///   `malformedMetadata`.
+    /// The checks every mechanism applies to the peer's metadata (RFC 37 §The Socket-Type Property,
+    /// §The Identity Property): a Socket-Type that exists and is compatible with ours, and, from the
+    /// socket types that may announce one (REQ, DEALER, ROUTER), an Identity that does not start with
+    /// a zero octet and has at most 255 octets. Other types' Identity is ignored, as RFC 37 says.
+    /// - Throws: `incompatibleSocketType` with an ERROR reply, or `malformedMetadata`.
     public func validate(peerMetadata: Metadata) throws(ZMTPError) -> SocketType {
         guard let raw = peerMetadata[Metadata.Name.socketType] else {
             throw ZMTPError(
                 .incompatibleSocketType, blame: .peer, "peer metadata has no Socket-Type",
-                errorCommandReason: "Missing Socket-Type")
+                errorCommandReason: "missing-socket-type")
         }
         guard let peerType = SocketType(wireName: raw), socketType.isCompatible(with: peerType) else {
             throw ZMTPError(
                 .incompatibleSocketType, blame: .peer,
                 "peer Socket-Type '\(String(decoding: raw, as: UTF8.self))' cannot talk to \(socketType)",
-                errorCommandReason: "Invalid socket type")
+                errorCommandReason: "invalid-socket-type")
         }
-        if let identity = peerMetadata.identity, identity.count > Limits.maxIdentityLength {
-            throw .peer(.malformedMetadata, "peer Identity of \(identity.count) octets exceeds 255")
+        if [.req, .dealer, .router].contains(peerType), let identity = peerMetadata.identity {
+            if identity.count > Limits.maxIdentityLength {
+                throw .peer(.malformedMetadata, "peer Identity of \(identity.count) octets exceeds 255")
+            }
+            if identity.first == 0 {
+                throw .peer(.malformedMetadata, "peer Identity starts with a zero octet, which RFC 37 reserves")
+            }
         }
         return peerType
     }

@@ -1,18 +1,25 @@
-/// The NULL mechanism (RFC 23 §"The NULL Security Mechanism", RFC 37).
+/// The NULL mechanism (RFC 23 and RFC 37, §The NULL Security Mechanism).
 ///
 /// ```
-/// both sides:  send READY(metadata) right after the greeting
-///              awaitingReady --READY(valid metadata)--> done
+/// client (the side that connected):  send READY at once; awaitingReady --READY--> done
+/// server (the side that accepted):   awaitingReady --READY, valid--> send READY, done
+///                                                  --READY, invalid--> send ERROR, close
 /// ```
-/// There are no roles: both peers send READY without waiting, then check the other's. The as-server
-/// octet is not used by NULL and must be zero; we reject a peer that sets it.
+/// RFC 37 has the client send READY first and the server answer with READY or ERROR, so a refused
+/// client sees exactly one of them. (libzmq sends READY on both sides at once and validates after,
+/// libzmq-behaviours.md §10; both orders interoperate with it.) The as-server octet MUST be zero with
+/// NULL (RFC 37); we reject a peer that sets it.
 public struct NullMechanism: SecurityMechanism {
+    public let role: MechanismRole
     public var name: MechanismName { .null }
     public var asServer: Bool { false }
 
     private var sentReady = false
 
-    public init() {}
+    /// - Parameter role: `.server` for a connection we accepted, `.client` for one we made.
+    public init(role: MechanismRole = .client) {
+        self.role = role
+    }
 
     public func validate(peerGreeting: Greeting) throws(ZMTPError) {
         if peerGreeting.asServer {
@@ -21,16 +28,22 @@ public struct NullMechanism: SecurityMechanism {
     }
 
     public mutating func start(_ context: HandshakeContext) throws(ZMTPError) -> HandshakeStep {
+        guard role == .client else { return HandshakeStep() }
         sentReady = true
         return HandshakeStep(commands: [try Command.ready(context.localMetadata).encodedBody()])
     }
 
     public mutating func receive(command body: [UInt8], _ context: HandshakeContext) throws(ZMTPError) -> HandshakeStep {
         let command = try Command.decode(body)
-        guard case .ready(let metadata) = command, sentReady else {
+        guard case .ready(let metadata) = command else {
             throw .peer(.unexpectedCommand, "NULL handshake expected READY, got \(command.name)")
         }
         let peerType = try context.validate(peerMetadata: metadata)
-        return HandshakeStep(completion: (metadata, peerType))
+        var step = HandshakeStep(completion: (metadata, peerType))
+        if !sentReady {
+            sentReady = true
+            step.commands.append(try Command.ready(context.localMetadata).encodedBody())
+        }
+        return step
     }
 }

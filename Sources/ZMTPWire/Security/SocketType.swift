@@ -1,4 +1,4 @@
-/// ZeroMQ socket types as named in the Socket-Type property (RFC 37 §"Socket Types").
+/// ZeroMQ socket types as named in the Socket-Type property (RFC 37 §The Socket-Type Property).
 public enum SocketType: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
     case pair = "PAIR"
     case pub = "PUB"
@@ -19,7 +19,7 @@ public enum SocketType: String, Hashable, Sendable, CaseIterable, CustomStringCo
 
     public var description: String { rawValue }
 
-    /// The peer types this type may talk to (RFC 37's compatibility table; RFC 23 lists the same).
+    /// The peer types this type may talk to (RFC 37's table in §The Socket-Type Property).
     public var compatiblePeers: Set<SocketType> {
         switch self {
         case .pair: return [.pair]

@@ -1,6 +1,7 @@
-/// ZMTP commands (RFC 37 §"Commands").
+/// ZMTP commands (RFC 37 §Commands and the grammars of §The NULL Security Mechanism,
+/// §The Publish-Subscribe Pattern and §Connection Heartbeating).
 ///
-/// A command frame's body is `name-length (1 octet, 1..255) name data`. The commands ZMTP itself
+/// A command frame's body is `name-length (1 octet, 1..255) name data`, the name letters only. The commands ZMTP itself
 /// defines are parsed into their own cases; any other command (a mechanism's HELLO, WELCOME, INITIATE,
 /// or one we do not know) is kept as ``other(name:data:)`` for the mechanism or to be ignored.
 ///
@@ -49,8 +50,8 @@ public enum Command: Hashable, Sendable {
     ///   reason over 255 octets, a PING or PONG context over 16 octets, a name of 0 or >255 octets.
     public func encodeBody(into out: inout [UInt8]) throws(ZMTPError) {
         let nameBytes = Array(name.utf8)
-        guard (1...Limits.maxCommandNameLength).contains(nameBytes.count) else {
-            throw .local(.invalidArgument, "command name must be 1...255 octets")
+        guard (1...Limits.maxCommandNameLength).contains(nameBytes.count), nameBytes.allSatisfy(Self.isLetter) else {
+            throw .local(.invalidArgument, "command name must be 1...255 ASCII letters")
         }
         out.append(UInt8(nameBytes.count))
         out.append(contentsOf: nameBytes)
@@ -98,6 +99,9 @@ public enum Command: Hashable, Sendable {
         let nameLength = Int(try reader.readUInt8("command name length"))
         guard nameLength > 0 else { throw .peer(.malformedCommand, "command name of zero length") }
         let nameBytes = try reader.readBytes(nameLength, "command name")
+        guard nameBytes.allSatisfy(isLetter) else {
+            throw .peer(.malformedCommand, "command name has characters other than ASCII letters")
+        }
         let name = String(decoding: nameBytes, as: UTF8.self)
         switch nameBytes {
         case Self.readyName:
@@ -134,6 +138,11 @@ public enum Command: Hashable, Sendable {
         try body.withRawBytes { (raw: UnsafeRawBufferPointer) throws(ZMTPError) -> Command in
             try decode(raw)
         }
+    }
+
+    /// RFC 37: `command-name-char = ALPHA`.
+    static func isLetter(_ octet: UInt8) -> Bool {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(octet) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(octet)
     }
 
     static let readyName = Array(Name.ready.utf8)

@@ -1,4 +1,4 @@
-/// The flags octet that starts every ZMTP frame (RFC 23 §"Framing").
+/// The flags octet that starts every ZMTP frame (RFC 37 §Framing).
 ///
 /// ```
 /// bit 0  MORE     another frame of the same message follows

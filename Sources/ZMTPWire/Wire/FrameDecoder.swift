@@ -1,4 +1,4 @@
-/// Incremental ZMTP frame decoder (RFC 23 §"Framing", RFC 37).
+/// Incremental ZMTP frame decoder (RFC 37 §Framing).
 ///
 /// Feed it whatever bytes arrived and pull frames; `nil` means "need more input". Any split of the same
 /// bytes gives the same frames. The decoder consumes its input in place: a frame whose bytes are all

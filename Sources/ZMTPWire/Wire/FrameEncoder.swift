@@ -1,4 +1,4 @@
-/// Writes ZMTP frames (RFC 23 §"Framing").
+/// Writes ZMTP frames (RFC 37 §Framing).
 ///
 /// A frame is a flags octet, a size (one octet up to 255, else eight octets in network order) and the
 /// body. Sizes up to 255 always use the short form, as RFC 23 recommends.

@@ -1,10 +1,10 @@
 /// Connection metadata: the property list in READY (NULL, PLAIN) and INITIATE (CURVE).
 ///
-/// Wire form (RFC 37 §"Connection Metadata"), repeated until the body ends:
+/// Wire form (RFC 37 §The NULL Security Mechanism, §Connection Metadata), repeated until the body ends:
 /// ```
 /// name-length  1 octet, 1..255
 /// name         ALPHA / DIGIT / "-" / "_" / "." / "+"
-/// value-length 4 octets, network order
+/// value-length 4 octets, network order, at most 2^31-1
 /// value        any octets
 /// ```
 /// Names are case-insensitive (RFC 37); libzmq compares them case-sensitively
@@ -102,7 +102,10 @@ public struct Metadata: Hashable, Sendable, Sequence {
                 throw .peer(.malformedMetadata, "metadata: property name has characters outside RFC 37's set")
             }
             let valueLength = try reader.readUInt32("value length of '\(String(decoding: name, as: UTF8.self))'")
-            // Checked against what remains before the array is made (readBytes does the check).
+            guard valueLength <= Limits.maxPropertyValueLength else {
+                throw .peer(.malformedMetadata, "metadata: value length \(valueLength) exceeds 2^31-1")
+            }
+            // Checked against what remains before the array is made.
             guard valueLength <= UInt32(reader.remaining) else {
                 throw .peer(
                     .malformedMetadata,

@@ -1,0 +1,80 @@
+import ArgumentParser
+import CSodium
+import ZMTPWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `zmtp` command line tool.
+///
+/// Exit status: 0 on success, 1 when the command failed (bad input data, a refused connection), 2 on
+/// bad usage (unknown flag, missing argument). Errors are one line on standard error.
+@main
+struct ZMTPMain {
+    static func main() {
+        do {
+            var command = try ZMTPCommand.parseAsRoot()
+            try command.run()
+        } catch let error as ToolError {
+            ToolOutput.error(error.message)
+            exit(1)
+        } catch let code as ExitCode {
+            exit(code.rawValue)
+        } catch {
+            // Argument parser errors: help and --version are successes, the rest is bad usage.
+            if ZMTPCommand.exitCode(for: error) == .success {
+                print(ZMTPCommand.fullMessage(for: error))
+                exit(0)
+            }
+            ToolOutput.error(ZMTPCommand.message(for: error))
+            ToolOutput.standardError("Usage: \(ZMTPCommand.usageString(for: error))\nSee 'zmtp --help'.")
+            exit(2)
+        }
+    }
+}
+
+struct ZMTPCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zmtp",
+        abstract: "ZeroMQ's wire protocol (ZMTP 3.x) in pure Swift: tools for peers, keys and the wire.",
+        subcommands: [Version.self, Z85Command.self]
+    )
+
+    static func usageString(for error: Error) -> String {
+        // The usage of the subcommand the user was typing, when there is one.
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let first = arguments.first, first == "z85" { return Z85Command.usageString() }
+        return ZMTPCommand.usageString()
+    }
+}
+
+/// A failure the user should read: printed as one line, exit status 1.
+struct ToolError: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
+
+enum ToolOutput {
+    static func standardError(_ text: String) {
+        let line = text.hasSuffix("\n") ? text : text + "\n"
+        _ = line.utf8CString.withUnsafeBufferPointer { buffer in
+            write(2, buffer.baseAddress, buffer.count - 1)
+        }
+    }
+
+    static func error(_ message: String) {
+        standardError("zmtp: error: \(message)")
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version of zmtp and its protocol support.")
+
+    static let toolVersion = "0.1.0"
+
+    func run() throws {
+        let sodium = String(cString: sodium_version_string())
+        print("zmtp \(Self.toolVersion) (ZMTP 3.1 and 3.0, mechanisms: NULL; libsodium \(sodium))")
+    }
+}
