@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora in Fuzz/Corpus/: small, valid protocol transcripts that let the fuzzer
+start deep inside each parser. Re-run after changing it; the files are committed."""
+import os
+import struct
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def frame(body, more=False, command=False):
+    flags = (1 if more else 0) | (4 if command else 0)
+    if len(body) > 255:
+        return bytes([flags | 2]) + struct.pack(">Q", len(body)) + body
+    return bytes([flags, len(body)]) + body
+
+
+def command(name, data=b""):
+    return frame(bytes([len(name)]) + name + data, command=True)
+
+
+def metadata(props):
+    out = b""
+    for name, value in props:
+        out += bytes([len(name)]) + name + struct.pack(">I", len(value)) + value
+    return out
+
+
+def greeting(minor=1, mechanism=b"NULL", as_server=0, padding=b"\0" * 8):
+    return b"\xff" + padding + b"\x7f" + bytes([3, minor]) + mechanism.ljust(20, b"\0") + bytes([as_server]) + b"\0" * 31
+
+
+def write(target, name, data):
+    d = os.path.join(here, "Corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+frames = frame(b"hello", more=True) + frame(b"x" * 300) + command(b"PING", b"\x00\x0a") + frame(b"")
+write("FuzzFrameDecoder", "mixed", frames)
+write("FuzzFrameDecoder", "long-small", b"\x02" + struct.pack(">Q", 3) + b"abc")
+write("FuzzFrameDecoder", "command", command(b"SUBSCRIBE", b"topic"))
+
+for target, peer in (("FuzzHandshakeServer", b"SUB"), ("FuzzHandshakeClient", b"PULL")):
+    ready = command(b"READY", metadata([(b"Socket-Type", peer), (b"X-Zeek", b"1")]))
+    traffic = command(b"SUBSCRIBE", b"zeek.") + command(b"PING", b"\x00\x1e" + b"ctx") + frame(b"a", more=True) + frame(b"b")
+    traffic += frame(b"\x01topic") + command(b"CANCEL", b"zeek.") + command(b"PONG", b"") + command(b"ERROR", b"\x03bye")
+    write(target, "session", greeting() + ready + traffic)
+    write(target, "session-30", greeting(minor=0) + ready + frame(b"\x01legacy"))
+    write(target, "libzmq-padding", greeting(padding=b"\0" * 7 + b"\x01") + ready)
+    write(target, "greeting-only", greeting())
+
+write("FuzzMetadata", "two", metadata([(b"Socket-Type", b"PUB"), (b"Identity", b"\x01abc")]))
+write("FuzzMetadata", "empty-value", metadata([(b"X-a.b_c+d", b"")]))
+write("FuzzCommand", "ready", command(b"READY", metadata([(b"Socket-Type", b"XPUB")]))[2:])
+write("FuzzCommand", "error", command(b"ERROR", b"\x05hello")[2:])
+write("FuzzCommand", "ping", command(b"PING", b"\x01\x00" + b"0123456789abcdef")[2:])
+write("FuzzCommand", "pong", command(b"PONG", b"ctx")[2:])
+write("FuzzZ85", "helloworld", b"HelloWorld")
+write("FuzzZ85", "key", b"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7")
