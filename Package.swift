@@ -44,7 +44,7 @@ let package = Package(
             path: "Benchmarks/WireBench"
         ),
         .testTarget(name: "ZMTPWireTests", dependencies: ["ZMTPWire", "ZMTPFuzzing"]),
-        .testTarget(name: "InteropTests", dependencies: ["ZMTPWire"]),
+        .testTarget(name: "InteropTests", dependencies: ["ZMTPWire"], exclude: ["peer.py"]),
         .testTarget(name: "ZMTPToolTests", dependencies: ["ZMTPTool"]),
     ],
     swiftLanguageModes: [.v6]

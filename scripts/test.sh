@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test swift-zmtp has, installing what they need first:
+#   1. swift test: unit tests, fuzz corpus/fail-case replay, and the libzmq (pyzmq) interop tests;
+#   2. the libFuzzer smoke runs: every target in Fuzz/ for FUZZ_SECONDS (default 30) seconds.
+# Set FUZZ_SECONDS=0 to skip step 2 on a quick local run. CI runs everything (.ci/run).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/install-deps.sh test
+
+swift test
+
+seconds=${FUZZ_SECONDS:-30}
+if [ "$seconds" != 0 ]; then
+    Fuzz/run.sh build
+    passed=0
+    failed=0
+    for target in $(Fuzz/run.sh list); do
+        if Fuzz/run.sh "$target" "$seconds"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    done
+    echo "fuzz: $passed passed, $failed failed"
+    [ "$failed" = 0 ]
+fi
