@@ -9,6 +9,10 @@ struct Z85Command: ParsableCommand {
         subcommands: [Encode.self, Decode.self]
     )
 
+    func run() throws {
+        throw ValidationError("missing subcommand: encode or decode")
+    }
+
     struct Encode: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Encode hexadecimal bytes (a multiple of 4 bytes) as Z85 text.",

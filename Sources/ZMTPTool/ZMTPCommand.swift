@@ -41,6 +41,10 @@ struct ZMTPCommand: ParsableCommand {
         subcommands: [Version.self, Z85Command.self]
     )
 
+    func run() throws {
+        throw ValidationError("missing subcommand (try: zmtp --help)")
+    }
+
     static func usageString(for error: Error) -> String {
         // The usage of the subcommand the user was typing, when there is one.
         let arguments = Array(CommandLine.arguments.dropFirst())
