@@ -34,8 +34,9 @@ log=$(mktemp)
 set +e
 SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$bin" "work/$target" "Corpus/$target" \
     -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=2048 -timeout=10 \
-    -artifact_prefix="FailCases/$target/" -print_final_stats=1 2>&1 | tee "$log" | grep -E '^#[0-9]+ +(DONE|INITED)|ERROR|Assertion|Fatal|violation|SUMMARY' || true
-status=${PIPESTATUS[0]}
+    -artifact_prefix="FailCases/$target/" -print_final_stats=1 >"$log" 2>&1
+status=$?
+grep -E '^#[0-9]+ +(DONE|INITED)|ERROR|Fatal error|SUMMARY|^Running|artifact' "$log" || true
 set -e
 runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
 rate=$(grep -E '^stat::average_exec_per_sec' "$log" | awk '{print $2}')

@@ -125,4 +125,44 @@ for benchmarkCase in cases {
             + String(format: "%.2f | %.2f | %.2f | ", decodeGBs, copyGBs, decodeGBs / copyGBs)
             + "\(rate(encodeFramesPerSecond)) |")
 }
+// The whole receive path of a connection after the handshake: bytes in, message events out, for
+// single-frame 64-byte messages (Zeek's events are small), fed in read-sized chunks.
+do {
+    let messageCount = 1_000_000
+    let payload = [UInt8](repeating: 0x42, count: 64)
+    var wire: [UInt8] = []
+    for _ in 0..<messageCount { FrameEncoder.appendFrame(payload, to: &wire) }
+    var greeting = Greeting(mechanism: .null, asServer: false).encoded
+    var ready: [UInt8] = []
+    FrameEncoder.appendFrame(
+        try Command.ready(try Metadata([("Socket-Type", Array("PUSH".utf8))])).encodedBody(), command: true, to: &ready)
+    greeting += ready
+    var times: [Double] = []
+    for _ in 0..<runs {
+        var connection = try Connection(configuration: ConnectionConfiguration(socketType: .pull), now: .zero)
+        try connection.receive(greeting, now: .zero)
+        _ = connection.nextEvent()
+        var received = 0
+        let start = monotonicSeconds()
+        try wire.withUnsafeBytes { all in
+            var offset = 0
+            while offset < all.count {
+                let input = UnsafeRawBufferPointer(rebasing: all[offset..<min(all.count, offset + readSize)])
+                offset += input.count
+                try connection.receive(input, now: .zero)
+                while let event = connection.nextEvent() {
+                    if case .message(let message) = event { received &+= message.frames.count }
+                }
+            }
+        }
+        times.append(monotonicSeconds() - start)
+        precondition(received == messageCount, "received \(received)")
+        checksum &+= received
+    }
+    print("")
+    print("| connection receive path | messages/s | ns/message |")
+    print("|---|---:|---:|")
+    let seconds = median(times)
+    print("| 64 B single-frame messages, NULL | \(rate(Double(messageCount) / seconds)) | " + String(format: "%.1f |", seconds / Double(messageCount) * 1e9))
+}
 print("runs per figure: \(runs) (median); checksum \(checksum)")

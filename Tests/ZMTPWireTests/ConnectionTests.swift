@@ -159,7 +159,7 @@ struct ConnectionTests {
         #expect(error?.blame == .peer)
         #expect(connection.isClosed)
         let sent = try commands(in: Array(connection.takeOutbound().dropFirst(53)))
-        #expect(sent == [Command.error(reason: "invalid-socket-type")])
+        #expect(sent == [Command.error("invalid-socket-type")])
         expectError(.connectionClosed) { try connection.receive([0], now: .zero) }
     }
 
@@ -170,7 +170,7 @@ struct ConnectionTests {
             try connection.receive(Script.greeting() + Script.command(.ready(Metadata())), now: .zero)
         }
         let sent = try commands(in: Array(connection.takeOutbound().dropFirst(64)))
-        #expect(sent.last == Command.error(reason: "missing-socket-type"))
+        #expect(sent.last == Command.error("missing-socket-type"))
     }
 
     @Test("rejects a mechanism mismatch, an as-server NULL peer and a data frame before READY")
@@ -201,13 +201,13 @@ struct ConnectionTests {
     func peerError() throws {
         var connection = try Connection(configuration: ConnectionConfiguration(socketType: .pull), now: .zero)
         var error = expectError(.peerError) {
-            try connection.receive(Script.greeting() + Script.command(.error(reason: "go away")), now: .zero)
+            try connection.receive(Script.greeting() + Script.command(.error("go away")), now: .zero)
         }
         #expect(error?.reason.contains("go away") == true)
 
         connection = try Connection(configuration: ConnectionConfiguration(socketType: .pull), now: .zero)
         try connection.receive(Script.greeting() + Script.ready("PUSH"), now: .zero)
-        error = expectError(.peerError) { try connection.receive(Script.command(.error(reason: "bye")), now: .zero) }
+        error = expectError(.peerError) { try connection.receive(Script.command(.error("bye")), now: .zero) }
         #expect(connection.isClosed)
         #expect(error != nil)
     }

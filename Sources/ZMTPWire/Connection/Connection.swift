@@ -208,16 +208,17 @@ public struct Connection: Sendable {
             guard frame.isCommand else {
                 throw .peer(.unexpectedCommand, "data frame before the handshake completed")
             }
-            if case .error(let reason) = try Self.peekError(frame.body) {
+            if let reason = try Self.peekError(frame.body)?.reasonText {
                 throw .peer(.peerError, "peer sent ERROR: \(reason)")
             }
             let step = try mechanism.receive(command: frame.body, handshake.context)
             try apply(step, greeting: handshake.greeting, context: handshake.context)
 
-        case .ready(let peer):
+        case .ready:
+            // Hot path: no payload is bound here, so no per-frame copy of the peer's metadata.
             let frame = mechanismTransformsFrames ? try mechanism.decode(frame) : frame
             if frame.isCommand {
-                try handleCommand(frame.body, peer: peer, now: now)
+                try handleCommand(frame.body)
             } else if frame.more {
                 partialMessage.append(frame.body)
             } else if partialMessage.isEmpty {
@@ -244,10 +245,10 @@ public struct Connection: Sendable {
         }
     }
 
-    private mutating func handleCommand(_ body: [UInt8], peer: PeerInfo, now: MonotonicInstant) throws(ZMTPError) {
+    private mutating func handleCommand(_ body: [UInt8]) throws(ZMTPError) {
         switch try Command.decode(body) {
         case .error(let reason):
-            throw .peer(.peerError, "peer sent ERROR: \(reason)")
+            throw .peer(.peerError, "peer sent ERROR: \(String(decoding: reason, as: UTF8.self))")
         case .subscribe(let topic):
             events.append(.subscribe(topic: topic))
         case .cancel(let topic):
@@ -390,7 +391,7 @@ public struct Connection: Sendable {
     private mutating func fail(_ error: ZMTPError) {
         guard !isClosed else { return }
         if let reason = error.errorCommandReason,
-            let body = try? Command.error(reason: String(reason.utf8.prefix(Limits.maxErrorReasonLength)) ?? "")
+            let body = try? Command.error(reason: Array(reason.utf8.prefix(Limits.maxErrorReasonLength)))
                 .encodedBody()
         {
             outboundBuffer.appendFrame(body, command: true)

@@ -13,12 +13,23 @@
 /// - PONG: 0..16 octets of context (the PING's, echoed).
 public enum Command: Hashable, Sendable {
     case ready(Metadata)
-    case error(reason: String)
+    /// The reason is kept as the octets that arrived: RFC 37 makes it printable ASCII, but a peer may
+    /// send anything, and decoding must not change what re-encoding produces. See ``reasonText``.
+    case error(reason: [UInt8])
     case subscribe(topic: [UInt8])
     case cancel(topic: [UInt8])
     case ping(ttlDeciseconds: UInt16, context: [UInt8])
     case pong(context: [UInt8])
     case other(name: String, data: [UInt8])
+
+    /// An ERROR with a textual reason.
+    public static func error(_ text: String) -> Command { .error(reason: Array(text.utf8)) }
+
+    /// The ERROR reason as text (invalid UTF-8 repaired), or nil for other commands.
+    public var reasonText: String? {
+        if case .error(let reason) = self { return String(decoding: reason, as: UTF8.self) }
+        return nil
+    }
 
     /// Command names as sent on the wire.
     public enum Name {
@@ -59,12 +70,11 @@ public enum Command: Hashable, Sendable {
         case .ready(let metadata):
             metadata.encode(into: &out)
         case .error(let reason):
-            let bytes = Array(reason.utf8)
-            guard bytes.count <= Limits.maxErrorReasonLength else {
+            guard reason.count <= Limits.maxErrorReasonLength else {
                 throw .local(.invalidArgument, "ERROR reason must be at most 255 octets")
             }
-            out.append(UInt8(bytes.count))
-            out.append(contentsOf: bytes)
+            out.append(UInt8(reason.count))
+            out.append(contentsOf: reason)
         case .subscribe(let topic), .cancel(let topic):
             out.append(contentsOf: topic)
         case .ping(let ttl, let context):
@@ -111,7 +121,7 @@ public enum Command: Hashable, Sendable {
             let length = Int(try errorReader.readUInt8("reason length"))
             let reason = try errorReader.readBytes(length, "reason")
             try errorReader.expectEnd()
-            return .error(reason: String(decoding: reason, as: UTF8.self))
+            return .error(reason: reason)
         case Self.subscribeName:
             return .subscribe(topic: reader.readRest())
         case Self.cancelName:
