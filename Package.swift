@@ -28,7 +28,7 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]
         ),
-        .target(name: "ZMTPWire"),
+        .target(name: "ZMTPWire", dependencies: ["CSodium"]),
         .target(name: "ZMTPFuzzing", dependencies: ["ZMTPWire"]),
         .executableTarget(
             name: "ZMTPTool",

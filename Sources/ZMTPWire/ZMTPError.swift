@@ -44,8 +44,10 @@ public struct ZMTPError: Error, Hashable, CustomStringConvertible, Sendable {
         public static let incompatibleSocketType = Code("incompatibleSocketType")
         /// The peer sent an ERROR command; ``ZMTPError/reason`` holds its text.
         public static let peerError = Code("peerError")
-        /// A security mechanism refused the handshake (bad box, bad key, bad nonce...).
+        /// A security mechanism refused the handshake (bad box, bad key, bad nonce, replay...).
         public static let handshakeFailed = Code("handshakeFailed")
+        /// The authenticator (ZAP) refused the peer.
+        public static let authenticationFailed = Code("authenticationFailed")
 
         // Time.
         /// The handshake did not complete within the handshake timeout.

@@ -32,6 +32,9 @@ public enum ConnectionEvent: Hashable, Sendable {
     case ping(ttlDeciseconds: UInt16, context: [UInt8])
     /// The peer answered a PING.
     case pong(context: [UInt8])
+    /// The handshake is paused until the driver answers with ``Connection/completeAuthentication(_:)``
+    /// (a ZAP decision: RFC 27).
+    case authenticationRequested(ZAPRequest)
 }
 
 /// What we learned about the peer during the handshake.
@@ -57,6 +60,8 @@ public struct Connection: Sendable {
     struct PeerHandshake: Sendable {
         var greeting: Greeting
         var context: HandshakeContext
+        /// Set while the mechanism waits for ``Connection/completeAuthentication(_:)``.
+        var awaitingAuthentication = false
     }
 
     public let configuration: ConnectionConfiguration
@@ -195,7 +200,8 @@ public struct Connection: Sendable {
         let context = HandshakeContext(
             socketType: configuration.socketType,
             localMetadata: try configuration.localMetadata(),
-            version: greeting.negotiatedVersion
+            version: greeting.negotiatedVersion,
+            peerAddress: configuration.peerAddress
         )
         state = .handshaking(PeerHandshake(greeting: greeting, context: context))
         let step = try mechanism.start(context)
@@ -207,6 +213,9 @@ public struct Connection: Sendable {
         case .handshaking(let handshake):
             guard frame.isCommand else {
                 throw .peer(.unexpectedCommand, "data frame before the handshake completed")
+            }
+            guard !handshake.awaitingAuthentication else {
+                throw .peer(.unexpectedCommand, "command while the handshake awaits authentication")
             }
             if let reason = try Self.peekError(frame.body)?.reasonText {
                 throw .peer(.peerError, "peer sent ERROR: \(reason)")
@@ -269,6 +278,11 @@ public struct Connection: Sendable {
 
     private mutating func apply(_ step: HandshakeStep, greeting: Greeting, context: HandshakeContext) throws(ZMTPError) {
         for command in step.commands { outboundBuffer.appendFrame(command, command: true) }
+        if let request = step.authentication {
+            state = .handshaking(PeerHandshake(greeting: greeting, context: context, awaitingAuthentication: true))
+            events.append(.authenticationRequested(request))
+            return
+        }
         guard let (metadata, socketType) = step.completion else { return }
         let info = PeerInfo(version: context.version, greeting: greeting, socketType: socketType, metadata: metadata)
         state = .ready(info)
@@ -277,6 +291,27 @@ public struct Connection: Sendable {
             nextPingAt = lastInbound + interval
         }
         events.append(.handshakeCompleted(info))
+    }
+
+    /// Resumes a handshake paused by ``ConnectionEvent/authenticationRequested(_:)`` with the
+    /// authenticator's reply: 200 completes it; 300 closes; 400 and 500 close after an ERROR whose
+    /// reason is the status code (what libzmq clients recognise as an authentication failure).
+    /// - Throws: `authenticationFailed` when refused (the connection is then closed; flush
+    ///   ``outbound``), `invalidState` when no authentication is pending.
+    public mutating func completeAuthentication(_ reply: ZAPReply) throws(ZMTPError) {
+        try ensureOpen()
+        guard case .handshaking(var handshake) = state, handshake.awaitingAuthentication else {
+            throw .local(.invalidState, "no authentication is pending")
+        }
+        handshake.awaitingAuthentication = false
+        state = .handshaking(handshake)
+        do throws(ZMTPError) {
+            let step = try mechanism.authenticated(reply, handshake.context)
+            try apply(step, greeting: handshake.greeting, context: handshake.context)
+        } catch {
+            fail(error)
+            throw error
+        }
     }
 
     /// Decodes a command only far enough to see whether it is ERROR.

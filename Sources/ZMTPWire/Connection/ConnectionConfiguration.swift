@@ -21,6 +21,8 @@ public struct ConnectionConfiguration: Sendable {
     /// Close when nothing arrives this long after we sent a PING (`ZMQ_HEARTBEAT_TIMEOUT`, default:
     /// the heartbeat interval).
     public var heartbeatTimeout: Duration?
+    /// The peer's address as the transport knows it (e.g. `127.0.0.1`), passed to ZAP requests.
+    public var peerAddress: String
 
     public init(
         socketType: SocketType,
@@ -30,8 +32,10 @@ public struct ConnectionConfiguration: Sendable {
         handshakeTimeout: Duration? = .seconds(30),
         heartbeatInterval: Duration? = nil,
         heartbeatTTL: Duration? = nil,
-        heartbeatTimeout: Duration? = nil
+        heartbeatTimeout: Duration? = nil,
+        peerAddress: String = ""
     ) {
+        self.peerAddress = peerAddress
         self.socketType = socketType
         self.identity = identity
         self.properties = properties

@@ -23,6 +23,10 @@ public protocol SecurityMechanism: Sendable {
     /// handshake is complete.
     mutating func receive(command body: [UInt8], _ context: HandshakeContext) throws(ZMTPError) -> HandshakeStep
 
+    /// Continues a handshake that paused for authentication (``HandshakeStep/authentication``) with
+    /// the authenticator's reply.
+    mutating func authenticated(_ reply: ZAPReply, _ context: HandshakeContext) throws(ZMTPError) -> HandshakeStep
+
     /// Encodes one outbound frame after the handshake (only when ``transformsFrames``).
     mutating func encode(frame body: [UInt8], more: Bool, isCommand: Bool, into out: inout OutboundBuffer) throws(ZMTPError)
     /// Decodes one inbound frame after the handshake (only when ``transformsFrames``).
@@ -31,6 +35,10 @@ public protocol SecurityMechanism: Sendable {
 
 extension SecurityMechanism {
     public var transformsFrames: Bool { false }
+
+    public mutating func authenticated(_ reply: ZAPReply, _ context: HandshakeContext) throws(ZMTPError) -> HandshakeStep {
+        throw .local(.invalidState, "this mechanism never asks for authentication")
+    }
 
     public mutating func encode(
         frame body: [UInt8], more: Bool, isCommand: Bool, into out: inout OutboundBuffer
@@ -56,11 +64,14 @@ public struct HandshakeContext: Sendable {
     public var localMetadata: Metadata
     /// The revision negotiated in the greeting.
     public var version: ProtocolVersion
+    /// The peer's address as the engine reports it (for ZAP requests).
+    public var peerAddress: String
 
-    public init(socketType: SocketType, localMetadata: Metadata, version: ProtocolVersion) {
+    public init(socketType: SocketType, localMetadata: Metadata, version: ProtocolVersion, peerAddress: String = "") {
         self.socketType = socketType
         self.localMetadata = localMetadata
         self.version = version
+        self.peerAddress = peerAddress
     }
 
     /// The checks every mechanism applies to the peer's metadata (RFC 37 §The Socket-Type Property,
@@ -98,9 +109,16 @@ public struct HandshakeStep: Sendable {
     public var commands: [[UInt8]]
     /// Set when the handshake is complete: the peer's validated metadata and socket type.
     public var completion: (metadata: Metadata, socketType: SocketType)?
+    /// Set when the handshake must pause for an authenticator's decision; the connection reports it
+    /// and resumes with ``SecurityMechanism/authenticated(_:_:)``.
+    public var authentication: ZAPRequest?
 
-    public init(commands: [[UInt8]] = [], completion: (metadata: Metadata, socketType: SocketType)? = nil) {
+    public init(
+        commands: [[UInt8]] = [], completion: (metadata: Metadata, socketType: SocketType)? = nil,
+        authentication: ZAPRequest? = nil
+    ) {
         self.commands = commands
         self.completion = completion
+        self.authentication = authentication
     }
 }

@@ -11,14 +11,20 @@
 /// NULL (RFC 37); we reject a peer that sets it.
 public struct NullMechanism: SecurityMechanism {
     public let role: MechanismRole
+    /// When set (server role), each handshake pauses for a ZAP decision (`ZMQ_ZAP_DOMAIN`).
+    public let zapDomain: String?
     public var name: MechanismName { .null }
     public var asServer: Bool { false }
 
     private var sentReady = false
+    private var pending: (metadata: Metadata, socketType: SocketType)?
 
-    /// - Parameter role: `.server` for a connection we accepted, `.client` for one we made.
-    public init(role: MechanismRole = .client) {
+    /// - Parameters:
+    ///   - role: `.server` for a connection we accepted, `.client` for one we made.
+    ///   - zapDomain: for a server, ask the authenticator about every peer, in this ZAP domain.
+    public init(role: MechanismRole = .client, zapDomain: String? = nil) {
         self.role = role
+        self.zapDomain = zapDomain
     }
 
     public func validate(peerGreeting: Greeting) throws(ZMTPError) {
@@ -39,7 +45,25 @@ public struct NullMechanism: SecurityMechanism {
             throw .peer(.unexpectedCommand, "NULL handshake expected READY, got \(command.name)")
         }
         let peerType = try context.validate(peerMetadata: metadata)
-        var step = HandshakeStep(completion: (metadata, peerType))
+        if role == .server, let zapDomain {
+            pending = (metadata, peerType)
+            return HandshakeStep(authentication: ZAPRequest(
+                domain: zapDomain, address: context.peerAddress, identity: metadata.identity ?? [],
+                mechanism: "NULL", credentials: []))
+        }
+        return try complete(metadata: metadata, socketType: peerType, context)
+    }
+
+    public mutating func authenticated(_ reply: ZAPReply, _ context: HandshakeContext) throws(ZMTPError) -> HandshakeStep {
+        guard let (metadata, socketType) = pending else { throw .local(.invalidState, "no authentication is pending") }
+        pending = nil
+        var admitted = metadata
+        try ZAPOutcome.apply(reply, to: &admitted)
+        return try complete(metadata: admitted, socketType: socketType, context)
+    }
+
+    private mutating func complete(metadata: Metadata, socketType: SocketType, _ context: HandshakeContext) throws(ZMTPError) -> HandshakeStep {
+        var step = HandshakeStep(completion: (metadata, socketType))
         if !sentReady {
             sentReady = true
             step.commands.append(try Command.ready(context.localMetadata).encodedBody())

@@ -1,0 +1,144 @@
+/// CurveZMQ's command layouts, nonces and MESSAGE boxes (RFC 26, carried over ZMTP by RFC 25).
+///
+/// Sizes are of the whole command body, name included (the name-length octet and the name):
+/// ```
+/// HELLO     200   version 01 00 | 72 zero octets | C' | short nonce | Box[64 zeros](C'->S)        (80)
+/// WELCOME   168   long nonce | Box[S' + cookie](S->C')                                            (144)
+/// INITIATE >=257  cookie (96) | short nonce | Box[C + vouch + metadata](C'->S')                  (>=144)
+/// READY    >=30   short nonce | Box[metadata](S'->C')                                             (>=16)
+/// MESSAGE  >=33   short nonce | Box[flags + payload](C'<->S')                                     (>=17)
+/// cookie = long nonce | SecretBox[C' + s'](cookie key);  vouch = long nonce | Box[C' + S](C->S')
+/// ```
+/// Short nonces are 8-octet big-endian counters behind a 16-octet prefix; long nonces are 16 random
+/// octets behind an 8-octet prefix.
+enum CurveWire {
+    static let keyLength = 32
+    static let macLength = 16
+    static let shortNonceLength = 8
+    static let longNonceLength = 16
+    static let cookieLength = longNonceLength + macLength + 2 * keyLength  // 96
+    static let vouchLength = longNonceLength + macLength + 2 * keyLength  // 96
+    static let helloPaddingLength = 72
+
+    static let helloName = Array("HELLO".utf8)
+    static let welcomeName = Array("WELCOME".utf8)
+    static let initiateName = Array("INITIATE".utf8)
+    static let readyName = Array("READY".utf8)
+    static let messageName = Array("MESSAGE".utf8)
+
+    /// Data sizes (after the name) of the fixed-size commands and the minimum of the others.
+    static let helloDataLength = 2 + helloPaddingLength + keyLength + shortNonceLength + macLength + 64  // 194
+    static let welcomeDataLength = longNonceLength + macLength + keyLength + cookieLength  // 160
+    static let initiateMinimumDataLength = cookieLength + shortNonceLength + macLength + keyLength + vouchLength  // 248
+    static let readyMinimumDataLength = shortNonceLength + macLength  // 24
+    static let messageMinimumDataLength = shortNonceLength + macLength + 1  // 25
+
+    static let helloNoncePrefix = Array("CurveZMQHELLO---".utf8)
+    static let welcomeNoncePrefix = Array("WELCOME-".utf8)
+    static let cookieNoncePrefix = Array("COOKIE--".utf8)
+    static let initiateNoncePrefix = Array("CurveZMQINITIATE".utf8)
+    static let vouchNoncePrefix = Array("VOUCH---".utf8)
+    static let readyNoncePrefix = Array("CurveZMQREADY---".utf8)
+    static let clientMessageNoncePrefix = Array("CurveZMQMESSAGEC".utf8)
+    static let serverMessageNoncePrefix = Array("CurveZMQMESSAGES".utf8)
+
+    /// Payload flags inside a MESSAGE box: bit 0 MORE (RFC 26), bit 1 "this is a ZMTP command" (a
+    /// libzmq extension, libzmq-behaviours.md §1). Other bits are reserved.
+    static let messageFlagMore: UInt8 = 0x01
+    static let messageFlagCommand: UInt8 = 0x02
+
+    static func shortNonce(_ prefix: [UInt8], _ counter: UInt64) -> [UInt8] {
+        var nonce = prefix
+        withUnsafeBytes(of: counter.bigEndian) { nonce.append(contentsOf: $0) }
+        return nonce
+    }
+
+    static func longNonce(_ prefix: [UInt8], _ random: some Collection<UInt8>) -> [UInt8] { prefix + random }
+
+    static func counter(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+        bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    /// Splits a command body into its name and data; the name must be `expected`.
+    static func data(of body: [UInt8], expecting expected: [UInt8]) throws(ZMTPError) -> ArraySlice<UInt8> {
+        guard let length = body.first, Int(length) < body.count else {
+            throw .peer(.malformedCommand, "command body too short for its name")
+        }
+        let name = body[1...Int(length)]
+        guard name.elementsEqual(expected) else {
+            throw .peer(
+                .unexpectedCommand,
+                "expected \(String(decoding: expected, as: UTF8.self)), got \(String(decoding: name, as: UTF8.self))")
+        }
+        return body[(Int(length) + 1)...]
+    }
+
+    /// A command body: name length, name, then `parts`.
+    static func command(_ name: [UInt8], _ parts: [UInt8]...) -> [UInt8] {
+        var body: [UInt8] = [UInt8(name.count)] + name
+        body.reserveCapacity(body.count + parts.reduce(0) { $0 + $1.count })
+        for part in parts { body += part }
+        return body
+    }
+
+    static func failed(_ reason: String) -> ZMTPError { .peer(.handshakeFailed, reason) }
+}
+
+/// The message phase of a CURVE connection: every frame travels as a MESSAGE whose box holds a flags
+/// octet and the payload, under the short-term keys' shared key, with strictly increasing nonces in
+/// each direction.
+struct CurveSession: Sendable {
+    let crypto: any CurveCrypto
+    let key: SecretBytes
+    let sendPrefix: [UInt8]
+    let receivePrefix: [UInt8]
+    /// The nonce our next command or MESSAGE uses.
+    var nextSendNonce: UInt64
+    /// The last nonce the peer used (HELLO/INITIATE for a server, READY for a client).
+    var lastReceivedNonce: UInt64
+
+    /// Appends one MESSAGE frame carrying `body`. libzmq only reads MESSAGE from data frames
+    /// (libzmq-behaviours.md §1), so that is how we send it; the ZMTP frame never has MORE set (MORE
+    /// travels inside the box).
+    mutating func encode(frame body: [UInt8], more: Bool, isCommand: Bool, into out: inout OutboundBuffer) throws(ZMTPError) {
+        guard nextSendNonce < UInt64.max else { throw .local(.invalidState, "CURVE nonces exhausted on this connection") }
+        let nonce = CurveWire.shortNonce(sendPrefix, nextSendNonce)
+        var frame: [UInt8] = [UInt8(CurveWire.messageName.count)] + CurveWire.messageName
+        frame.reserveCapacity(frame.count + 8 + 16 + 1 + body.count)
+        frame += nonce[16...]
+        var plaintext: [UInt8] = []
+        plaintext.reserveCapacity(1 + body.count)
+        plaintext.append((more ? CurveWire.messageFlagMore : 0) | (isCommand ? CurveWire.messageFlagCommand : 0))
+        plaintext += body
+        plaintext.withUnsafeBytes { crypto.seal($0, nonce: nonce, key: key, into: &frame) }
+        nextSendNonce += 1
+        out.appendFrame(frame)
+    }
+
+    /// Opens one MESSAGE (from a data or a command frame) into the frame it carries.
+    mutating func decode(_ frame: Frame) throws(ZMTPError) -> Frame {
+        let data = try CurveWire.data(of: frame.body, expecting: CurveWire.messageName)
+        guard data.count >= CurveWire.messageMinimumDataLength else {
+            throw .peer(.malformedCommand, "MESSAGE of \(data.count) data octets, minimum is 25")
+        }
+        let nonceBytes = data.prefix(CurveWire.shortNonceLength)
+        let counter = CurveWire.counter(nonceBytes)
+        guard counter > lastReceivedNonce else {
+            throw CurveWire.failed("MESSAGE nonce \(counter) does not exceed the last one (\(lastReceivedNonce)): replay")
+        }
+        let box = data.dropFirst(CurveWire.shortNonceLength)
+        let nonce = receivePrefix + nonceBytes
+        guard let plaintext = box.withUnsafeBytes({ crypto.open($0, nonce: nonce, key: key) }) else {
+            throw CurveWire.failed("MESSAGE box does not open")
+        }
+        lastReceivedNonce = counter
+        let flags = plaintext[0]
+        guard flags & ~(CurveWire.messageFlagMore | CurveWire.messageFlagCommand) == 0 else {
+            throw .peer(.malformedFrame, "MESSAGE flags 0x\(String(flags, radix: 16)) set reserved bits")
+        }
+        let isCommand = flags & CurveWire.messageFlagCommand != 0
+        let more = flags & CurveWire.messageFlagMore != 0
+        if isCommand && more { throw .peer(.malformedFrame, "command inside MESSAGE has MORE set") }
+        return Frame(body: Array(plaintext[1...]), more: more, isCommand: isCommand)
+    }
+}
