@@ -184,8 +184,10 @@ final class LoopbackListener {
 
 /// Drives `connection` over `socket`: flushes outbound bytes, feeds inbound bytes, collects events,
 /// until `done` says so or `timeout` seconds pass.
+/// Authentication requests are answered by `authenticator` when one is given.
 func pump(
     _ connection: inout Connection, over socket: LoopbackSocket, timeout: Double = 15,
+    authenticator: (any ZAPHandler)? = nil,
     until done: ([ConnectionEvent]) -> Bool
 ) throws -> [ConnectionEvent] {
     var events: [ConnectionEvent] = []
@@ -198,8 +200,25 @@ func pump(
         }
         guard let bytes = try socket.receive(timeoutMs: 50) else { continue }
         guard !bytes.isEmpty else { throw InteropFailure("peer closed the connection; events so far \(events)") }
-        try connection.receive(bytes, now: now())
-        while let event = connection.nextEvent() { events.append(event) }
+        do {
+            try connection.receive(bytes, now: now())
+        } catch {
+            // As an engine does: flush what the connection still owes the peer (the rest of our
+            // greeting, an ERROR), then give up.
+            try? socket.sendAll(connection.takeOutbound())
+            throw error
+        }
+        while let event = connection.nextEvent() {
+            events.append(event)
+            if case .authenticationRequested(let request) = event, let authenticator {
+                do {
+                    try connection.completeAuthentication(authenticator.authenticate(request))
+                } catch {
+                    try socket.sendAll(connection.takeOutbound())  // the ERROR we owe the peer
+                    throw error
+                }
+            }
+        }
     }
 }
 

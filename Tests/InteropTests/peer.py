@@ -7,8 +7,10 @@ received item as "RECV <frame-hex>,<frame-hex>,..." and exits 0 on success; a ti
 Each mode is bounded in time (10 s of receive timeout) so a failing test never hangs.
 """
 import sys
+import threading
 import zmq
 import zmq.utils.monitor
+import zmq.utils.z85
 
 TIMEOUT_MS = 10_000
 
@@ -32,9 +34,62 @@ def expected_messages():
     ]
 
 
+class ZapAllowList:
+    """A ZAP handler like Zeek's: admits CURVE clients whose public key (Z85) is allowed, 400 otherwise."""
+
+    def __init__(self, ctx, allowed):
+        self.allowed = set(allowed)
+        self.stop = threading.Event()
+        self.sock = ctx.socket(zmq.REP)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind("inproc://zeromq.zap.01")
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            if not self.sock.poll(50):
+                continue
+            frames = self.sock.recv_multipart()
+            request_id, mechanism, credentials = frames[1], frames[5], frames[6:]
+            ok = mechanism == b"CURVE" and len(credentials) == 1 and zmq.utils.z85.encode(credentials[0]).decode() in self.allowed
+            self.sock.send_multipart([b"1.0", request_id, b"200" if ok else b"400",
+                                      b"OK" if ok else b"Invalid ZAP request", b"0" if ok else b"", b""])
+        self.sock.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+
+
+def curve_server(sock, secret):
+    sock.curve_server = True
+    sock.curve_secretkey = secret.encode()
+
+
+def curve_client(sock, server_public, client_public, client_secret):
+    sock.curve_serverkey = server_public.encode()
+    sock.curve_publickey = client_public.encode()
+    sock.curve_secretkey = client_secret.encode()
+
+
+def print_events_until_outcome(monitor):
+    """Prints monitor events; returns True on HANDSHAKE_SUCCEEDED, False on a handshake failure."""
+    failures = {zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                zmq.EVENT_HANDSHAKE_FAILED_AUTH}
+    while True:
+        event = zmq.utils.monitor.recv_monitor_message(monitor)
+        print(f"EVENT {event['event']} {event['value']}", flush=True)
+        if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            return True
+        if event["event"] in failures:
+            return False
+
+
 def main():
     mode = sys.argv[1]
     ctx = zmq.Context()
+    zap = None
     try:
         if mode == "pull-bind":
             # We are libzmq's PULL; the Swift side connects and pushes expected_messages().
@@ -91,6 +146,72 @@ def main():
                 if event["event"] == zmq.EVENT_DISCONNECTED:
                     break
             print("DONE", flush=True)
+        elif mode == "curve-pull-bind":
+            # libzmq CURVE server (PULL) with a ZAP allow-list. argv: server-secret allowed-client-public
+            # count. Receives `count` expected messages; with count 0 it only waits for stdin to close.
+            zap = ZapAllowList(ctx, [sys.argv[3]])
+            sock = ctx.socket(zmq.PULL)
+            sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
+            sock.setsockopt(zmq.LINGER, 0)
+            curve_server(sock, sys.argv[2])
+            announce(sock)
+            if sys.argv[4] == "0":
+                sys.stdin.readline()
+            for _ in range(int(sys.argv[4])):
+                frames = sock.recv_multipart()
+                print(f"RECV {hexframes(frames)}", flush=True)
+        elif mode == "curve-xpub-bind":
+            # libzmq CURVE server (XPUB) with ZAP: like xpub-bind. argv: server-secret allowed-client-public
+            zap = ZapAllowList(ctx, [sys.argv[3]])
+            sock = ctx.socket(zmq.XPUB)
+            sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
+            sock.setsockopt(zmq.LINGER, 0)
+            curve_server(sock, sys.argv[2])
+            announce(sock)
+            sub = sock.recv()
+            print(f"RECV {sub.hex()}", flush=True)
+            sock.send_multipart([b"other.topic", b"no"])
+            sock.send_multipart([sub[1:] + b"event", b"yes"])
+            cancel = sock.recv()
+            print(f"RECV {cancel.hex()}", flush=True)
+        elif mode == "curve-push-connect":
+            # libzmq CURVE client (PUSH) to a Swift CURVE server. argv: endpoint server-public
+            # client-public client-secret. Prints monitor events; sends the expected messages once
+            # the handshake succeeds.
+            sock = ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.SNDTIMEO, TIMEOUT_MS)
+            curve_client(sock, sys.argv[3], sys.argv[4], sys.argv[5])
+            monitor = sock.get_monitor_socket()
+            monitor.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
+            sock.connect(sys.argv[2])
+            if print_events_until_outcome(monitor):
+                for msg in expected_messages():
+                    sock.send_multipart(msg)
+                sock.close(linger=TIMEOUT_MS)
+                print("SENT", flush=True)
+            else:
+                sock.close(linger=0)
+        elif mode == "curve-sub-connect":
+            # libzmq CURVE client (SUB) to a Swift CURVE publisher. argv as curve-push-connect.
+            sock = ctx.socket(zmq.SUB)
+            sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
+            sock.setsockopt(zmq.LINGER, 0)
+            curve_client(sock, sys.argv[3], sys.argv[4], sys.argv[5])
+            sock.setsockopt(zmq.SUBSCRIBE, b"zeek.")
+            sock.connect(sys.argv[2])
+            frames = sock.recv_multipart()
+            print(f"RECV {hexframes(frames)}", flush=True)
+        elif mode == "null-push-connect-monitored":
+            # libzmq NULL client (PUSH) to a Swift CURVE server: must fail. Prints monitor events.
+            sock = ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.LINGER, 0)
+            monitor = sock.get_monitor_socket()
+            monitor.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
+            sock.connect(sys.argv[2])
+            print_events_until_outcome(monitor)
+        elif mode == "curve-public":
+            # Prints libzmq's public key for a Z85 secret (checks `zmtp keygen`).
+            print(zmq.curve_public(sys.argv[2].encode()).decode(), flush=True)
         else:
             print(f"unknown mode {mode}", file=sys.stderr)
             return 2
@@ -98,6 +219,8 @@ def main():
         print("TIMEOUT", flush=True)
         return 3
     finally:
+        if zap is not None:
+            zap.close()
         ctx.destroy(linger=0)
     return 0
 
