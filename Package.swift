@@ -3,7 +3,9 @@
 // swift-zmtp: ZeroMQ's wire protocol (ZMTP 3.x) in pure Swift.
 //
 // Layers, each a module; a dependency only ever points down:
-//   ZMTPWire     sans-IO wire core: greeting, framing, commands, metadata, mechanisms, Z85, connection
+//   ZMTPWire     sans-IO wire core: greeting, framing, commands, metadata, mechanisms (NULL, CURVE),
+//                ZAP codecs, keys, Z85, connection
+//   ZeekCluster  Zeek's rules and formats (CURVE configuration now; log batches later)
 //   (ZMTPEngine  epoll reactor and transports: issue 4)
 //   (ZMTP        socket patterns and options: issues 4-5)
 //   ZMTPTool     the `zmtp` executable
@@ -30,10 +32,12 @@ let package = Package(
         ),
         .target(name: "ZMTPWire", dependencies: ["CSodium"]),
         .target(name: "ZMTPFuzzing", dependencies: ["ZMTPWire"]),
+        .target(name: "ZeekCluster", dependencies: ["ZMTPWire"]),
         .executableTarget(
             name: "ZMTPTool",
             dependencies: [
                 "ZMTPWire",
+                "ZeekCluster",
                 "CSodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -46,6 +50,7 @@ let package = Package(
         .testTarget(name: "ZMTPWireTests", dependencies: ["ZMTPWire", "ZMTPFuzzing"]),
         .testTarget(name: "InteropTests", dependencies: ["ZMTPWire"], exclude: ["peer.py"]),
         .testTarget(name: "ZMTPToolTests", dependencies: ["ZMTPTool"]),
+        .testTarget(name: "ZeekClusterTests", dependencies: ["ZeekCluster", "ZMTPWire"]),
     ],
     swiftLanguageModes: [.v6]
 )

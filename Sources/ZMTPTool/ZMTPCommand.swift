@@ -38,7 +38,7 @@ struct ZMTPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zmtp",
         abstract: "ZeroMQ's wire protocol (ZMTP 3.x) in pure Swift: tools for peers, keys and the wire.",
-        subcommands: [Version.self, Z85Command.self]
+        subcommands: [Version.self, Z85Command.self, Keygen.self]
     )
 
     func run() throws {
@@ -79,6 +79,6 @@ struct Version: ParsableCommand {
 
     func run() throws {
         let sodium = String(cString: sodium_version_string())
-        print("zmtp \(Self.toolVersion) (ZMTP 3.1 and 3.0, mechanisms: NULL; libsodium \(sodium))")
+        print("zmtp \(Self.toolVersion) (ZMTP 3.1 and 3.0, mechanisms: NULL, CURVE; libsodium \(sodium))")
     }
 }

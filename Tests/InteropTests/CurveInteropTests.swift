@@ -136,6 +136,25 @@ struct CurveInteropTests {
         #expect(peer.waitStatus() == 0)
     }
 
+    @Test("`zmtp keygen` output is accepted by libzmq: its public key of our secret is our public key")
+    func keygenAcceptedByLibzmq() throws {
+        let tool = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("zmtp")
+        let process = Process()
+        process.executableURL = tool
+        process.arguments = ["keygen"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let line = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let parts = line.split(separator: "\"").map(String.init)
+        try #require(parts.count == 9, "keygen printed \(line)")
+        let peer = try PythonPeer(["curve-public", parts[7]])
+        #expect(try peer.readLine() == parts[3])
+        #expect(peer.waitStatus() == 0)
+    }
+
     @Test("a libzmq NULL client is refused by our CURVE server (mechanism mismatch on both sides)")
     func nullClientRefused() throws {
         let listener = try LoopbackListener()

@@ -66,6 +66,33 @@ struct ToolTests {
         #expect(process.standardError.contains("zmtp: error:"))
     }
 
+    @Test("keygen prints one JSON line with two 40-character Z85 keys that belong together")
+    func keygen() throws {
+        let run = try ToolRun("keygen")
+        #expect(run.status == 0)
+        let line = run.standardOutput
+        #expect(line.hasPrefix("{\"public\":\"") && line.hasSuffix("\"}\n"))
+        #expect(line.filter { $0 == "\n" }.count == 1)
+        let parts = line.split(separator: "\"")
+        // {"public":"<p>","secret":"<s>"}  ->  { public : <p> , secret : <s> }
+        #expect(parts.count == 9)
+        let publicKey = String(parts[3])
+        let secretKey = String(parts[7])
+        #expect(publicKey.count == 40 && secretKey.count == 40)
+        let derived = try ToolRun("keygen", "--public-of", secretKey)
+        #expect(derived.status == 0)
+        #expect(derived.standardOutput == publicKey + "\n")
+        #expect(try ToolRun("keygen").standardOutput != line, "two runs give two different pairs")
+    }
+
+    @Test("keygen --public-of matches libzmq's documented test pair, and rejects a bad key with status 1")
+    func keygenPublicOf() throws {
+        let run = try ToolRun("keygen", "--public-of", "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs")
+        #expect(run.standardOutput == "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID\n")
+        let bad = try ToolRun("keygen", "--public-of", "short")
+        #expect(bad.status == 1 && bad.standardError.hasPrefix("zmtp: error: --public-of"))
+    }
+
     @Test("version names the protocol and libsodium")
     func version() throws {
         let run = try ToolRun("version")
