@@ -7,7 +7,8 @@
 // unit tests also use to replay Corpus/ and FailCases/.
 import PackageDescription
 
-let targets = ["FuzzFrameDecoder", "FuzzHandshakeServer", "FuzzHandshakeClient", "FuzzMetadata", "FuzzCommand", "FuzzZ85"]
+let targets = ["FuzzFrameDecoder", "FuzzHandshakeServer", "FuzzHandshakeClient", "FuzzMetadata", "FuzzCommand", "FuzzZ85",
+               "FuzzCurveServer", "FuzzCurveClient", "FuzzCurveMessage", "FuzzZAP"]
 
 let package = Package(
     name: "swift-zmtp-fuzz",

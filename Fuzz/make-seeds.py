@@ -56,5 +56,39 @@ write("FuzzCommand", "ready", command(b"READY", metadata([(b"Socket-Type", b"XPU
 write("FuzzCommand", "error", command(b"ERROR", b"\x05hello")[2:])
 write("FuzzCommand", "ping", command(b"PING", b"\x01\x00" + b"0123456789abcdef")[2:])
 write("FuzzCommand", "pong", command(b"PONG", b"ctx")[2:])
+# CURVE with the harness's insecure crypto (first octet even): boxes are 16 zero octets + plaintext,
+# public keys equal secret keys, "random" octets are 0x5A. Server long-term 0x11.., client 0x22..,
+# client short-term 0x44.., server short-term (generated) 0x33...
+MAC = b"\0" * 16
+S, C, C_T, S_T = b"\x11" * 32, b"\x22" * 32, b"\x44" * 32, b"\x33" * 32
+def nonce8(n): return struct.pack(">Q", n)
+def message(n, payload, flags=0): return frame(bytes([7]) + b"MESSAGE" + nonce8(n) + MAC + bytes([flags]) + payload)
+
+hello = command(b"HELLO", b"\x01\x00" + b"\0" * 72 + C_T + nonce8(1) + MAC + b"\0" * 64)
+cookie = b"\x5a" * 16 + MAC + C_T + S_T
+vouch = b"\x5a" * 16 + MAC + C_T + S
+initiate = command(b"INITIATE", cookie + nonce8(2) + MAC + C + vouch + metadata([(b"Socket-Type", b"SUB")]))
+sub_cmd = command(b"SUBSCRIBE", b"zeek.")[2:]
+ping_cmd = command(b"PING", b"\x00\x10ctx")[2:]
+traffic = message(3, sub_cmd, 2) + message(4, b"a", 1) + message(5, b"b") + message(6, ping_cmd, 2) + message(9, b"\x01legacy")
+client_greeting = greeting(mechanism=b"CURVE")
+write("FuzzCurveServer", "insecure-session", b"\x00" + client_greeting + hello + initiate + traffic)
+write("FuzzCurveServer", "insecure-hello", b"\x00" + client_greeting + hello)
+write("FuzzCurveServer", "sodium-greeting", b"\x01" + client_greeting)
+
+welcome = command(b"WELCOME", b"\x5a" * 16 + MAC + b"\x55" * 32 + b"\x66" * 96)
+ready = command(b"READY", nonce8(1) + MAC + metadata([(b"Socket-Type", b"XPUB")]))
+server_traffic = message(2, b"zeek.event", 1) + message(3, b"payload") + message(4, ping_cmd, 2)
+server_greeting = greeting(mechanism=b"CURVE", as_server=1)
+write("FuzzCurveClient", "insecure-session", b"\x00" + server_greeting + welcome + ready + server_traffic)
+write("FuzzCurveClient", "insecure-error", b"\x00" + server_greeting + command(b"ERROR", b"\x03400"))
+write("FuzzCurveClient", "sodium-greeting", b"\x01" + server_greeting)
+
+write("FuzzCurveMessage", "insecure", b"\x00" + b"frame one\xffframe two")
+write("FuzzCurveMessage", "sodium", b"\x01" + nonce8(7) + MAC + b"\x00hello")
+
+write("FuzzZAP", "request", b"\xff".join([b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", b"\x22" * 32]))
+write("FuzzZAP", "reply", b"\xff".join([b"1.0", b"1", b"200", b"OK", b"0", b""]))
+
 write("FuzzZ85", "helloworld", b"HelloWorld")
 write("FuzzZ85", "key", b"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7")

@@ -10,7 +10,8 @@
 # execution count, for the record.
 set -euo pipefail
 cd "$(dirname "$0")"
-targets=(FuzzFrameDecoder FuzzHandshakeServer FuzzHandshakeClient FuzzMetadata FuzzCommand FuzzZ85)
+targets=(FuzzFrameDecoder FuzzHandshakeServer FuzzHandshakeClient FuzzMetadata FuzzCommand FuzzZ85
+         FuzzCurveServer FuzzCurveClient FuzzCurveMessage FuzzZAP)
 
 build() {
     swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library 1>&2

@@ -15,6 +15,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case metadata = "FuzzMetadata"
     case command = "FuzzCommand"
     case z85 = "FuzzZ85"
+    case curveServer = "FuzzCurveServer"
+    case curveClient = "FuzzCurveClient"
+    case curveMessage = "FuzzCurveMessage"
+    case zap = "FuzzZAP"
 
     /// Runs this target's harness on one input.
     public func run(_ data: [UInt8]) -> String? {
@@ -25,6 +29,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .metadata: return FuzzHarness.metadata(data)
         case .command: return FuzzHarness.command(data)
         case .z85: return FuzzHarness.z85(data)
+        case .curveServer: return FuzzHarness.curveServer(data)
+        case .curveClient: return FuzzHarness.curveClient(data)
+        case .curveMessage: return FuzzHarness.curveMessage(data)
+        case .zap: return FuzzHarness.zap(data)
         }
     }
 }

@@ -200,24 +200,32 @@ func pump(
         }
         guard let bytes = try socket.receive(timeoutMs: 50) else { continue }
         guard !bytes.isEmpty else { throw InteropFailure("peer closed the connection; events so far \(events)") }
-        do {
-            try connection.receive(bytes, now: now())
-        } catch {
-            // As an engine does: flush what the connection still owes the peer (the rest of our
-            // greeting, an ERROR), then give up.
-            try? socket.sendAll(connection.takeOutbound())
-            throw error
-        }
-        while let event = connection.nextEvent() {
-            events.append(event)
-            if case .authenticationRequested(let request) = event, let authenticator {
-                do {
-                    try connection.completeAuthentication(authenticator.authenticate(request))
-                } catch {
-                    try socket.sendAll(connection.takeOutbound())  // the ERROR we owe the peer
-                    throw error
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let consumed: Int
+            do {
+                consumed = try connection.receive(Array(rest), now: now())
+            } catch {
+                // As an engine does: flush what the connection still owes the peer (the rest of our
+                // greeting, an ERROR), then give up.
+                try? socket.sendAll(connection.takeOutbound())
+                throw error
+            }
+            rest = rest.dropFirst(consumed)
+            var resumed = false
+            while let event = connection.nextEvent() {
+                events.append(event)
+                if case .authenticationRequested(let request) = event, let authenticator {
+                    do {
+                        try connection.completeAuthentication(authenticator.authenticate(request))
+                        resumed = true
+                    } catch {
+                        try socket.sendAll(connection.takeOutbound())  // the ERROR we owe the peer
+                        throw error
+                    }
                 }
             }
+            if consumed == 0 && !resumed { throw InteropFailure("connection paused with no authenticator") }
         }
     }
 }

@@ -220,6 +220,32 @@ struct CurveInsecureTests {
         expectError(.handshakeFailed) { try server.receive(InsecureCurveScript.message(nonce: 7, payload: [3]), now: .zero) }
     }
 
+    @Test("reads nothing past INITIATE until authentication completes, so early bytes wait their turn")
+    func pausesForAuthentication() throws {
+        var server = try Connection(
+            configuration: ConnectionConfiguration(socketType: .pull),
+            mechanism: CurveServerMechanism(secretKey: Self.server.secretKey, authenticates: true, crypto: Self.crypto),
+            now: .zero)
+        _ = server.takeOutbound()
+        let cookie = try helloAndWelcome(&server)
+        let initiate = InsecureCurveScript.initiate(
+            cookie: cookie, clientKey: Self.client.publicKey.bytes, clientTransient: Self.clientTransient,
+            serverKey: Self.server.publicKey.bytes, metadata: Self.metadata)
+        let early = InsecureCurveScript.message(nonce: 3, payload: [9])
+        let consumed = try server.receive(initiate + early, now: .zero)
+        #expect(consumed == initiate.count)
+        guard case .authenticationRequested(let request) = server.nextEvent() else {
+            Issue.record("no authentication request")
+            return
+        }
+        #expect(request.credentials == [Self.client.publicKey.bytes])
+        #expect(try server.receive(early, now: .zero) == 0, "still paused")
+        try server.completeAuthentication(ZAPReply(requestID: request.requestID, status: .success, statusText: "OK"))
+        #expect(try server.receive(early, now: .zero) == early.count)
+        _ = server.nextEvent()  // handshakeCompleted
+        #expect(server.nextEvent() == .message(Message([9])))
+    }
+
     @Test("rejects an INITIATE whose nonce does not exceed HELLO's (libzmq does not check)")
     func initiateNonceAfterHello() throws {
         var server = try makeServer()

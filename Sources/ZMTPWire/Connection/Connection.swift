@@ -150,9 +150,16 @@ public struct Connection: Sendable {
     // MARK: - Inbound bytes
 
     /// Feeds bytes received from the transport.
+    ///
+    /// - Returns: how many octets were consumed: all of them, except while the handshake is paused for
+    ///   an authentication decision (``ConnectionEvent/authenticationRequested(_:)``). Nothing after the
+    ///   paused command is read until ``completeAuthentication(_:)``; feed the rest again then. This keeps
+    ///   the outcome independent of how the bytes were split, and lets a driver stop reading from an
+    ///   unauthenticated peer (memory stays bounded by its read buffer).
     /// - Throws: the ``ZMTPError`` that closed the connection. The connection is then closed; flush
-    ///   ``outbound`` (it may hold an ERROR for the peer) and close the transport.
-    public mutating func receive(_ bytes: UnsafeRawBufferPointer, now: MonotonicInstant) throws(ZMTPError) {
+    ///   ``outbound`` (it may hold an ERROR, or the rest of our greeting) and close the transport.
+    @discardableResult
+    public mutating func receive(_ bytes: UnsafeRawBufferPointer, now: MonotonicInstant) throws(ZMTPError) -> Int {
         try ensureOpen()
         lastInbound = now
         pongDeadline = nil
@@ -162,22 +169,26 @@ public struct Connection: Sendable {
                 switch state {
                 case .awaitingGreetingPrefix, .awaitingGreetingRest:
                     try receiveGreeting(&input)
+                case .handshaking(let handshake) where handshake.awaitingAuthentication:
+                    return bytes.count - input.count
                 case .handshaking, .ready:
-                    guard let frame = try decoder.next(from: &input) else { return }
+                    guard let frame = try decoder.next(from: &input) else { return bytes.count }
                     try handle(frame: frame, now: now)
                 case .closed:
-                    return
+                    return bytes.count - input.count
                 }
             }
         } catch {
             fail(error)
             throw error
         }
+        return bytes.count
     }
 
-    /// Feeds bytes held in an array.
-    public mutating func receive(_ bytes: [UInt8], now: MonotonicInstant) throws(ZMTPError) {
-        try bytes.withRawBytes { (raw: UnsafeRawBufferPointer) throws(ZMTPError) in
+    /// Feeds bytes held in an array; see ``receive(_:now:)-(UnsafeRawBufferPointer,_)``.
+    @discardableResult
+    public mutating func receive(_ bytes: [UInt8], now: MonotonicInstant) throws(ZMTPError) -> Int {
+        try bytes.withRawBytes { (raw: UnsafeRawBufferPointer) throws(ZMTPError) -> Int in
             try receive(raw, now: now)
         }
     }
@@ -213,9 +224,6 @@ public struct Connection: Sendable {
         case .handshaking(let handshake):
             guard frame.isCommand else {
                 throw .peer(.unexpectedCommand, "data frame before the handshake completed")
-            }
-            guard !handshake.awaitingAuthentication else {
-                throw .peer(.unexpectedCommand, "command while the handshake awaits authentication")
             }
             if let reason = try Self.peekError(frame.body)?.reasonText {
                 throw .peer(.peerError, "peer sent ERROR: \(reason)")
