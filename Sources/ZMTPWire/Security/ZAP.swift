@@ -48,8 +48,9 @@ public struct ZAPRequest: Hashable, Sendable {
     }
 
     /// Parses ZAP request frames.
-    /// - Throws: `malformedCommand` (blame `.peer`) for a wrong version, too few frames, or credentials
-    ///   that do not fit the mechanism (NULL: none; PLAIN: two; CURVE: one of 32 octets).
+    /// - Throws: `malformedCommand` (blame `.peer`) for a wrong version, too few frames, a domain or
+    ///   address that is not UTF-8 (a fuzzer find: decoding must not alter them), or credentials that
+    ///   do not fit the mechanism (NULL: none; PLAIN: two; CURVE: one of 32 octets).
     public static func decode(_ message: Message) throws(ZMTPError) -> ZAPRequest {
         let frames = message.frames
         guard frames.count >= 6 else { throw .peer(.malformedCommand, "ZAP request has \(frames.count) frames, needs 6 or more") }
@@ -63,9 +64,13 @@ public struct ZAPRequest: Hashable, Sendable {
         default:
             throw .peer(.malformedCommand, "ZAP request credentials do not fit mechanism '\(mechanism)'")
         }
+        guard let domain = String(validating: frames[2], as: UTF8.self),
+            let address = String(validating: frames[3], as: UTF8.self)
+        else {
+            throw .peer(.malformedCommand, "ZAP request domain or address is not UTF-8 text")
+        }
         return ZAPRequest(
-            requestID: frames[1], domain: String(decoding: frames[2], as: UTF8.self),
-            address: String(decoding: frames[3], as: UTF8.self), identity: frames[4],
+            requestID: frames[1], domain: domain, address: address, identity: frames[4],
             mechanism: mechanism, credentials: credentials)
     }
 }
@@ -124,8 +129,11 @@ public struct ZAPReply: Hashable, Sendable {
         } catch {
             throw .peer(.malformedCommand, "ZAP reply metadata: \(error.reason)")
         }
+        guard let statusText = String(validating: frames[3], as: UTF8.self) else {
+            throw .peer(.malformedCommand, "ZAP reply status text is not UTF-8")
+        }
         return ZAPReply(
-            requestID: frames[1], status: status, statusText: String(decoding: frames[3], as: UTF8.self),
+            requestID: frames[1], status: status, statusText: statusText,
             userID: frames[4], metadata: metadata)
     }
 }

@@ -61,8 +61,8 @@ enum CurveWire {
 
     /// Splits a command body into its name and data; the name must be `expected`.
     static func data(of body: [UInt8], expecting expected: [UInt8]) throws(ZMTPError) -> ArraySlice<UInt8> {
-        guard let length = body.first, Int(length) < body.count else {
-            throw .peer(.malformedCommand, "command body too short for its name")
+        guard let length = body.first, length > 0, Int(length) < body.count else {
+            throw .peer(.malformedCommand, "command name missing, empty or longer than the body")
         }
         let name = body[1...Int(length)]
         guard name.elementsEqual(expected) else {
