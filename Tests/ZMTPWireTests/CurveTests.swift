@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import ZMTPFuzzing
 @testable import ZMTPWire
@@ -159,6 +160,20 @@ struct CurveSodiumTests {
         _ = try b.runUntilInitiate()
         let error = expectError(.handshakeFailed) { try b.server.receive(initiateA, now: .zero) }
         #expect(error?.reason.contains("cookie") == true)
+    }
+
+    @Test("a HELLO captured from a real libzmq client opens; its INITIATE, made for another WELCOME, does not")
+    func capturedLibzmqHello() throws {
+        let capture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fuzz/Corpus/FuzzCurveServer/captured-libzmq-client")
+        let bytes = try #require(FileManager.default.contents(atPath: capture.path).map { Array($0.dropFirst()) })
+        var server = try Connection(
+            configuration: ConnectionConfiguration(socketType: .pull),
+            mechanism: CurveServerMechanism(secretKey: try CurveSecretKey(z85: FuzzHarness.CurveFuzzKeys.sodiumServerSecret)),
+            now: .zero)
+        let error = expectError(.handshakeFailed) { try server.receive(bytes, now: .zero) }
+        #expect(error?.reason.contains("cookie") == true, "HELLO accepted, WELCOME sent; only the replayed cookie fails")
+        #expect(server.takeOutbound().count == 11 + 53 + 170, "greeting and one WELCOME")
     }
 
     @Test("keys round-trip through Z85 and the public key follows from the secret")
