@@ -44,7 +44,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "WireBench",
-            dependencies: ["ZMTPWire"],
+            dependencies: ["ZMTPWire", "CSodium"],
             path: "Benchmarks/WireBench"
         ),
         .testTarget(name: "ZMTPWireTests", dependencies: ["ZMTPWire", "ZMTPFuzzing"]),

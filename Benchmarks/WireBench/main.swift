@@ -6,6 +6,7 @@
 // Each figure is the median of N runs (default 7). Inputs are built once; every run consumes its
 // results (a checksum is printed) so the optimizer cannot delete the work.
 
+import CSodium
 import Foundation
 import ZMTPWire
 
@@ -164,5 +165,84 @@ do {
     print("|---|---:|---:|")
     let seconds = median(times)
     print("| 64 B single-frame messages, NULL | \(rate(Double(messageCount) / seconds)) | " + String(format: "%.1f |", seconds / Double(messageCount) * 1e9))
+}
+// CURVE: handshakes (client and server in memory, libsodium, no ZAP) and MESSAGE throughput (client
+// encrypts, server decrypts, frames in between), next to the raw libsodium box rate for the same sizes
+// (crypto_box_easy_afternm + crypto_box_open_easy_afternm with a precomputed key: the floor).
+do {
+    let serverKeys = CurveKeyPair.generate()
+    let clientKeys = CurveKeyPair.generate()
+    func handshake() throws -> (Connection, Connection) {
+        var client = try Connection(
+            configuration: ConnectionConfiguration(socketType: .push),
+            mechanism: CurveClientMechanism(serverPublicKey: serverKeys.publicKey, keyPair: clientKeys), now: .zero)
+        var server = try Connection(
+            configuration: ConnectionConfiguration(socketType: .pull),
+            mechanism: CurveServerMechanism(keyPair: serverKeys, authenticates: false), now: .zero)
+        for _ in 0..<6 {
+            try server.receive(client.takeOutbound(), now: .zero)
+            try client.receive(server.takeOutbound(), now: .zero)
+        }
+        precondition(client.isHandshakeComplete && server.isHandshakeComplete, "handshake")
+        _ = client.nextEvent()
+        _ = server.nextEvent()
+        return (client, server)
+    }
+    let handshakeCount = 2_000
+    var handshakeTimes: [Double] = []
+    for _ in 0..<runs {
+        let start = monotonicSeconds()
+        for _ in 0..<handshakeCount { _ = try handshake() }
+        handshakeTimes.append(monotonicSeconds() - start)
+    }
+    print("")
+    print("| CURVE (libsodium) | figure |")
+    print("|---|---:|")
+    print("| handshakes/s (client and server in one thread; per handshake 6 key agreements and 2 key pairs) | \(rate(Double(handshakeCount) / median(handshakeTimes))) |")
+
+    print("")
+    print("| CURVE MESSAGE size | messages/s (encrypt + frame + decrypt) | GB/s | raw libsodium seal+open/s | ours / raw |")
+    print("|---|---:|---:|---:|---:|")
+    for size in [64, 64 * 1024] {
+        let count = size == 64 ? 300_000 : 3_000
+        let payload = [UInt8](repeating: 0x42, count: size)
+        var (client, server) = try handshake()
+        var times: [Double] = []
+        for _ in 0..<runs {
+            var received = 0
+            let start = monotonicSeconds()
+            for _ in 0..<count {
+                try client.send(Message(frames: [payload]))
+                if client.outbound.count >= readSize {
+                    try server.receive(client.takeOutbound(), now: .zero)
+                    while let event = server.nextEvent() { if case .message = event { received += 1 } }
+                }
+            }
+            try server.receive(client.takeOutbound(), now: .zero)
+            while let event = server.nextEvent() { if case .message = event { received += 1 } }
+            times.append(monotonicSeconds() - start)
+            precondition(received == count, "received \(received)")
+        }
+        // Raw: seal and open the same payload plus the flags octet with a precomputed key.
+        var key = [UInt8](repeating: 7, count: 32)
+        let nonce = [UInt8](repeating: 1, count: 24)
+        var sealed = [UInt8](repeating: 0, count: size + 1 + 16)
+        var opened = [UInt8](repeating: 0, count: size + 1)
+        let plain = [UInt8](repeating: 0x42, count: size + 1)
+        var rawTimes: [Double] = []
+        for _ in 0..<runs {
+            let start = monotonicSeconds()
+            for index in 0..<count {
+                key[0] = UInt8(truncatingIfNeeded: index)
+                _ = crypto_box_easy_afternm(&sealed, plain, UInt64(plain.count), nonce, key)
+                checksum &+= Int(crypto_box_open_easy_afternm(&opened, sealed, UInt64(sealed.count), nonce, key))
+            }
+            rawTimes.append(monotonicSeconds() - start)
+        }
+        let ours = Double(count) / median(times)
+        let raw = Double(count) / median(rawTimes)
+        print("| \(size == 64 ? "64 B" : "64 KiB") | \(rate(ours)) | " + String(format: "%.2f", ours * Double(size) / 1e9)
+            + " | \(rate(raw)) | " + String(format: "%.2f |", ours / raw))
+    }
 }
 print("runs per figure: \(runs) (median); checksum \(checksum)")

@@ -11,7 +11,8 @@
 /// The client side of CURVE: holds the client's long-term key pair and the server's public key.
 public struct CurveClientMechanism: SecurityMechanism {
     enum State: Sendable {
-        case awaitingWelcome
+        /// `helloKey` is the shared key of C' and S, which WELCOME's box also uses.
+        case awaitingWelcome(helloKey: SecretBytes)
         case awaitingReady(serverTransient: CurvePublicKey)
         case ready
     }
@@ -24,7 +25,7 @@ public struct CurveClientMechanism: SecurityMechanism {
     let keyPair: CurveKeyPair
     let transient: CurveKeyPair
     let crypto: any CurveCrypto
-    var state: State = .awaitingWelcome
+    var state: State?
     var nextNonce: UInt64 = 1
     var session: CurveSession?
 
@@ -47,18 +48,19 @@ public struct CurveClientMechanism: SecurityMechanism {
         data += nonce[16...]
         let key = crypto.sharedKey(publicKey: serverKey, secretKey: transient.secretKey)
         [UInt8](repeating: 0, count: 64).withUnsafeBytes { crypto.seal($0, nonce: nonce, key: key, into: &data) }
+        state = .awaitingWelcome(helloKey: key)
         return HandshakeStep(commands: [CurveWire.command(CurveWire.helloName, data)])
     }
 
     public mutating func receive(command body: [UInt8], _ context: HandshakeContext) throws(ZMTPError) -> HandshakeStep {
         do throws(ZMTPError) {
             switch state {
-            case .awaitingWelcome:
-                return try receiveWelcome(body, context)
+            case .awaitingWelcome(let helloKey):
+                return try receiveWelcome(body, helloKey, context)
             case .awaitingReady(let serverTransient):
                 return try receiveReady(body, serverTransient, context)
-            case .ready:
-                throw .peer(.unexpectedCommand, "handshake command after READY")
+            case .ready, nil:
+                throw .peer(.unexpectedCommand, "handshake command out of order")
             }
         } catch {
             // A client never answers with ERROR (RFC 26): drop any reply the error asked for.
@@ -66,13 +68,14 @@ public struct CurveClientMechanism: SecurityMechanism {
         }
     }
 
-    private mutating func receiveWelcome(_ body: [UInt8], _ context: HandshakeContext) throws(ZMTPError) -> HandshakeStep {
+    private mutating func receiveWelcome(
+        _ body: [UInt8], _ key: SecretBytes, _ context: HandshakeContext
+    ) throws(ZMTPError) -> HandshakeStep {
         let data = try CurveWire.data(of: body, expecting: CurveWire.welcomeName)
         guard data.count == CurveWire.welcomeDataLength else {
             throw .peer(.malformedCommand, "WELCOME of \(data.count + 8) octets, must be 168")
         }
         let welcomeNonce = data.prefix(CurveWire.longNonceLength)
-        let key = crypto.sharedKey(publicKey: serverKey, secretKey: transient.secretKey)
         let plaintext = data.dropFirst(CurveWire.longNonceLength).withUnsafeBytes {
             crypto.open($0, nonce: CurveWire.welcomeNoncePrefix + welcomeNonce, key: key)
         }

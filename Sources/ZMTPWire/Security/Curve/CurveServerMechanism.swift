@@ -55,7 +55,18 @@ public struct CurveServerMechanism: SecurityMechanism {
         secretKey: CurveSecretKey, authenticates: Bool = true, zapDomain: String? = nil,
         crypto: any CurveCrypto = SodiumCurveCrypto()
     ) {
-        self.keyPair = CurveKeyPair(secretKey: secretKey, crypto: crypto)
+        self.init(
+            keyPair: CurveKeyPair(secretKey: secretKey, crypto: crypto), authenticates: authenticates,
+            zapDomain: zapDomain, crypto: crypto)
+    }
+
+    /// As ``init(secretKey:authenticates:zapDomain:crypto:)`` with the public half already known, which
+    /// saves a scalar multiplication per connection (a listener computes it once).
+    public init(
+        keyPair: CurveKeyPair, authenticates: Bool = true, zapDomain: String? = nil,
+        crypto: any CurveCrypto = SodiumCurveCrypto()
+    ) {
+        self.keyPair = keyPair
         self.crypto = crypto
         self.authenticates = authenticates
         self.zapDomain = zapDomain

@@ -96,21 +96,48 @@ struct CurveSession: Sendable {
     var nextSendNonce: UInt64
     /// The last nonce the peer used (HELLO/INITIATE for a server, READY for a client).
     var lastReceivedNonce: UInt64
+    /// 24-octet nonce buffers reused for every MESSAGE (prefix, then the counter written in place).
+    private var sendNonce: [UInt8]
+    private var receiveNonce: [UInt8]
+
+    init(
+        crypto: any CurveCrypto, key: SecretBytes, sendPrefix: [UInt8], receivePrefix: [UInt8],
+        nextSendNonce: UInt64, lastReceivedNonce: UInt64
+    ) {
+        self.crypto = crypto
+        self.key = key
+        self.sendPrefix = sendPrefix
+        self.receivePrefix = receivePrefix
+        self.nextSendNonce = nextSendNonce
+        self.lastReceivedNonce = lastReceivedNonce
+        self.sendNonce = sendPrefix + [UInt8](repeating: 0, count: 8)
+        self.receiveNonce = receivePrefix + [UInt8](repeating: 0, count: 8)
+    }
+
+    private static func write(_ counter: UInt64, into nonce: inout [UInt8]) {
+        var value = counter
+        for index in stride(from: 23, through: 16, by: -1) {
+            nonce[index] = UInt8(truncatingIfNeeded: value)
+            value >>= 8
+        }
+    }
 
     /// Appends one MESSAGE frame carrying `body`. libzmq only reads MESSAGE from data frames
     /// (libzmq-behaviours.md §1), so that is how we send it; the ZMTP frame never has MORE set (MORE
     /// travels inside the box).
     mutating func encode(frame body: [UInt8], more: Bool, isCommand: Bool, into out: inout OutboundBuffer) throws(ZMTPError) {
         guard nextSendNonce < UInt64.max else { throw .local(.invalidState, "CURVE nonces exhausted on this connection") }
-        let nonce = CurveWire.shortNonce(sendPrefix, nextSendNonce)
-        var frame: [UInt8] = [UInt8(CurveWire.messageName.count)] + CurveWire.messageName
-        frame.reserveCapacity(frame.count + 8 + 16 + 1 + body.count)
-        frame += nonce[16...]
+        Self.write(nextSendNonce, into: &sendNonce)
+        var frame: [UInt8] = []
+        frame.reserveCapacity(1 + CurveWire.messageName.count + 8 + 16 + 1 + body.count)
+        frame.append(UInt8(CurveWire.messageName.count))
+        frame += CurveWire.messageName
+        frame += sendNonce[16...]
         var plaintext: [UInt8] = []
         plaintext.reserveCapacity(1 + body.count)
         plaintext.append((more ? CurveWire.messageFlagMore : 0) | (isCommand ? CurveWire.messageFlagCommand : 0))
         plaintext += body
-        plaintext.withUnsafeBytes { crypto.seal($0, nonce: nonce, key: key, into: &frame) }
+        plaintext.withUnsafeBytes { crypto.seal($0, nonce: sendNonce, key: key, into: &frame) }
         nextSendNonce += 1
         out.appendFrame(frame)
     }
@@ -127,8 +154,8 @@ struct CurveSession: Sendable {
             throw CurveWire.failed("MESSAGE nonce \(counter) does not exceed the last one (\(lastReceivedNonce)): replay")
         }
         let box = data.dropFirst(CurveWire.shortNonceLength)
-        let nonce = receivePrefix + nonceBytes
-        guard let plaintext = box.withUnsafeBytes({ crypto.open($0, nonce: nonce, key: key) }) else {
+        Self.write(counter, into: &receiveNonce)
+        guard var plaintext = box.withUnsafeBytes({ crypto.open($0, nonce: receiveNonce, key: key) }) else {
             throw CurveWire.failed("MESSAGE box does not open")
         }
         lastReceivedNonce = counter
@@ -139,6 +166,7 @@ struct CurveSession: Sendable {
         let isCommand = flags & CurveWire.messageFlagCommand != 0
         let more = flags & CurveWire.messageFlagMore != 0
         if isCommand && more { throw .peer(.malformedFrame, "command inside MESSAGE has MORE set") }
-        return Frame(body: Array(plaintext[1...]), more: more, isCommand: isCommand)
+        plaintext.removeFirst()  // the flags octet: a move in place, no second buffer
+        return Frame(body: plaintext, more: more, isCommand: isCommand)
     }
 }
