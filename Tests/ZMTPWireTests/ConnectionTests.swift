@@ -98,6 +98,31 @@ struct ConnectionTests {
         #expect(pair.a.isHandshakeComplete && pair.b.isHandshakeComplete)
     }
 
+    @Test("a NULL server with a ZAP domain asks the authenticator; with an empty domain it does not")
+    func nullWithZAPDomain() throws {
+        var server = try Connection(
+            configuration: ConnectionConfiguration(socketType: .pull, peerAddress: "127.0.0.1"),
+            mechanism: NullMechanism(role: .server, zapDomain: "zeek"), now: .zero)
+        try server.receive(Script.greeting() + Script.ready("PUSH"), now: .zero)
+        guard case .authenticationRequested(let request) = server.nextEvent() else {
+            Issue.record("no authentication request")
+            return
+        }
+        #expect(request.mechanism == "NULL" && request.domain == "zeek" && request.credentials.isEmpty)
+        #expect(request.address == "127.0.0.1")
+        _ = server.takeOutbound()
+        expectError(.authenticationFailed) {
+            try server.completeAuthentication(ZAPReply(requestID: request.requestID, status: .authenticationFailure, statusText: "no"))
+        }
+        #expect(try commands(in: server.takeOutbound()) == [.error("400")], "ERROR 400 and no READY")
+
+        var open = try Connection(
+            configuration: ConnectionConfiguration(socketType: .pull),
+            mechanism: NullMechanism(role: .server, zapDomain: ""), now: .zero)
+        try open.receive(Script.greeting() + Script.ready("PUSH"), now: .zero)
+        #expect(open.isHandshakeComplete, "an empty domain means no authentication, as in libzmq")
+    }
+
     @Test("checks Identity only from peers that may announce one")
     func identityRules() throws {
         var connection = try Connection(configuration: ConnectionConfiguration(socketType: .router), now: .zero)

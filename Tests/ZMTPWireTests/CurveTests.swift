@@ -261,6 +261,56 @@ struct CurveInsecureTests {
         #expect(server.nextEvent() == .message(Message([9])))
     }
 
+    /// A server paused for authentication after a scripted handshake whose client metadata is `metadata`.
+    func pausedServer(metadata: Metadata) throws -> (Connection, ZAPRequest) {
+        var server = try Connection(
+            configuration: ConnectionConfiguration(socketType: .pull),
+            mechanism: CurveServerMechanism(secretKey: Self.server.secretKey, crypto: Self.crypto), now: .zero)
+        _ = server.takeOutbound()
+        let cookie = try helloAndWelcome(&server)
+        try server.receive(InsecureCurveScript.initiate(
+            cookie: cookie, clientKey: Self.client.publicKey.bytes, clientTransient: Self.clientTransient,
+            serverKey: Self.server.publicKey.bytes, metadata: metadata), now: .zero)
+        guard case .authenticationRequested(let request) = server.nextEvent() else {
+            throw ZMTPError.local(.invalidState, "no authentication request")
+        }
+        return (server, request)
+    }
+
+    @Test("User-Id always comes from ZAP, never from the peer, and the reply's metadata is added")
+    func userIDFromZAPOnly() throws {
+        var claims = Self.metadata
+        try claims.set("User-Id", Array("admin".utf8))
+        var (server, request) = try pausedServer(metadata: claims)
+        #expect(request.identity.isEmpty, "a PUSH peer's Identity is not a routing id")
+        try server.completeAuthentication(ZAPReply(
+            requestID: request.requestID, status: .success, statusText: "OK", userID: [],
+            metadata: try Metadata([("X-Role", Array("worker".utf8))])))
+        #expect(server.peer?.metadata["User-Id"] == [], "the peer's own claim is replaced")
+        #expect(server.peer?.metadata["X-Role"] == Array("worker".utf8))
+    }
+
+    @Test("a ZAP reply for another request is refused as local misuse")
+    func replyForAnotherRequest() throws {
+        var (server, _) = try pausedServer(metadata: Self.metadata)
+        let error = expectError(.invalidArgument) {
+            try server.completeAuthentication(ZAPReply(requestID: Array("2".utf8), status: .success, statusText: "OK"))
+        }
+        #expect(error?.blame == .local)
+    }
+
+    @Test("MESSAGE is accepted from a command frame too (RFC 25 form), not only libzmq's data frames")
+    func messageInCommandFrame() throws {
+        var server = try makeServer()
+        let cookie = try helloAndWelcome(&server)
+        try server.receive(InsecureCurveScript.initiate(
+            cookie: cookie, clientKey: Self.client.publicKey.bytes, clientTransient: Self.clientTransient,
+            serverKey: Self.server.publicKey.bytes, metadata: Self.metadata), now: .zero)
+        _ = server.nextEvent()
+        try server.receive(InsecureCurveScript.command("MESSAGE", [0, 0, 0, 0, 0, 0, 0, 3] + [UInt8](repeating: 0, count: 16) + [0, 42]), now: .zero)
+        #expect(server.nextEvent() == .message(Message([42])))
+    }
+
     @Test("rejects an INITIATE whose nonce does not exceed HELLO's (libzmq does not check)")
     func initiateNonceAfterHello() throws {
         var server = try makeServer()

@@ -74,6 +74,12 @@ public struct HandshakeContext: Sendable {
         self.peerAddress = peerAddress
     }
 
+    /// The peer's routing id for a ZAP request: its Identity when its socket type may announce one
+    /// (and so was validated), otherwise empty.
+    public func routingID(of peerMetadata: Metadata, _ peerType: SocketType) -> [UInt8] {
+        [.req, .dealer, .router].contains(peerType) ? peerMetadata.identity ?? [] : []
+    }
+
     /// The checks every mechanism applies to the peer's metadata (RFC 37 §The Socket-Type Property,
     /// §The Identity Property): a Socket-Type that exists and is compatible with ours, and, from the
     /// socket types that may announce one (REQ, DEALER, ROUTER), an Identity that does not start with

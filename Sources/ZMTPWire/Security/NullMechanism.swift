@@ -11,7 +11,8 @@
 /// NULL (RFC 37); we reject a peer that sets it.
 public struct NullMechanism: SecurityMechanism {
     public let role: MechanismRole
-    /// When set (server role), each handshake pauses for a ZAP decision (`ZMQ_ZAP_DOMAIN`).
+    /// When set and non-empty (server role), each handshake pauses for a ZAP decision
+    /// (`ZMQ_ZAP_DOMAIN`; libzmq, too, asks about NULL peers only when a domain is set).
     public let zapDomain: String?
     public var name: MechanismName { .null }
     public var asServer: Bool { false }
@@ -45,10 +46,10 @@ public struct NullMechanism: SecurityMechanism {
             throw .peer(.unexpectedCommand, "NULL handshake expected READY, got \(command.name)")
         }
         let peerType = try context.validate(peerMetadata: metadata)
-        if role == .server, let zapDomain {
+        if role == .server, let zapDomain, !zapDomain.isEmpty {
             pending = (metadata, peerType)
             return HandshakeStep(authentication: ZAPRequest(
-                domain: zapDomain, address: context.peerAddress, identity: metadata.identity ?? [],
+                domain: zapDomain, address: context.peerAddress, identity: context.routingID(of: metadata, peerType),
                 mechanism: "NULL", credentials: []))
         }
         return try complete(metadata: metadata, socketType: peerType, context)

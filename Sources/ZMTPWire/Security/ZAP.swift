@@ -7,6 +7,8 @@
 /// ``ZAPHandler`` directly; the codecs exist for handlers that live behind a socket and for conformance.
 public struct ZAPRequest: Hashable, Sendable {
     public static let version = "1.0"
+    /// One request is outstanding per connection at a time, so its id is constant (libzmq uses "1").
+    public static let defaultRequestID = Array("1".utf8)
 
     public var requestID: [UInt8]
     /// The server socket's ZAP domain (`ZMQ_ZAP_DOMAIN`); empty when none is set.
@@ -22,7 +24,7 @@ public struct ZAPRequest: Hashable, Sendable {
     public var credentials: [[UInt8]]
 
     public init(
-        requestID: [UInt8] = Array("1".utf8), domain: String, address: String, identity: [UInt8],
+        requestID: [UInt8] = ZAPRequest.defaultRequestID, domain: String, address: String, identity: [UInt8],
         mechanism: String, credentials: [[UInt8]]
     ) {
         self.requestID = requestID

@@ -104,9 +104,9 @@ public struct CurveSecretKey: Sendable, Equatable {
 
     init(secret: SecretBytes) { self.secret = secret }
 
-    /// The key as 40 Z85 characters (for `zmtp keygen`; handle with care).
+    /// The key as 40 Z85 characters (for `zmtp keygen`; handle with care: a String cannot be wiped).
     public var z85: String {
-        secret.withUnsafeBytes { (try? Z85.encode(Array($0))) ?? "" }
+        secret.withUnsafeBytes { (try? Z85.encode($0)) ?? "" }
     }
 }
 

@@ -1,3 +1,5 @@
+import CSodium
+
 // The CurveZMQ server (RFC 26, over ZMTP as RFC 25).
 //
 //   awaitingHello --HELLO: 200 octets, version 1.0, zero padding, Box[64 zeros] opens-->
@@ -124,7 +126,9 @@ public struct CurveServerMechanism: SecurityMechanism {
         let cookieKey = SecretBytes(crypto.randomBytes(CurveWire.keyLength))
         let cookieNonce = crypto.randomBytes(CurveWire.longNonceLength)
         var cookie = cookieNonce
-        var cookiePlaintext = clientTransient.bytes
+        var cookiePlaintext: [UInt8] = []
+        cookiePlaintext.reserveCapacity(2 * CurveWire.keyLength)  // no reallocation: one buffer to wipe
+        cookiePlaintext += clientTransient.bytes
         serverTransient.secretKey.secret.withUnsafeBytes { cookiePlaintext.append(contentsOf: $0) }
         cookiePlaintext.withUnsafeBytes {
             crypto.secretSeal($0, nonce: CurveWire.cookieNoncePrefix + cookieNonce, key: cookieKey, into: &cookie)
@@ -156,13 +160,14 @@ public struct CurveServerMechanism: SecurityMechanism {
         // The cookie must be the one we issued on this connection.
         let cookieNonce = take(CurveWire.longNonceLength)
         let cookieBox = take(CurveWire.cookieLength - CurveWire.longNonceLength)
-        let cookie = cookieBox.withUnsafeBytes {
+        var cookie = cookieBox.withUnsafeBytes {
             crypto.secretOpen($0, nonce: CurveWire.cookieNoncePrefix + cookieNonce, key: pending.cookieKey)
-        }
-        guard let cookie, cookie.count == 2 * CurveWire.keyLength,
-            cookie[0..<32].elementsEqual(pending.clientTransient.bytes),
-            SecretBytes(cookie[32..<64]) == pending.serverTransient.secretKey.secret
-        else {
+        } ?? []
+        let cookieMatches = cookie.count == 2 * CurveWire.keyLength
+            && cookie[0..<32].elementsEqual(pending.clientTransient.bytes)
+            && SecretBytes(cookie[32..<64]) == pending.serverTransient.secretKey.secret
+        Self.wipe(&cookie)  // it holds s'
+        guard cookieMatches else {
             throw CurveWire.failed("INITIATE cookie was not issued on this connection")
         }
         let nonceBytes = take(CurveWire.shortNonceLength)
@@ -202,13 +207,14 @@ public struct CurveServerMechanism: SecurityMechanism {
             crypto: crypto, key: sessionKey, sendPrefix: CurveWire.serverMessageNoncePrefix,
             receivePrefix: CurveWire.clientMessageNoncePrefix, nextSendNonce: 1, lastReceivedNonce: initiateNonce)
         guard authenticates else {
+            let step = try ready(metadata: metadata, socketType: socketType, context)
             state = .ready
-            return try ready(metadata: metadata, socketType: socketType, context)
+            return step
         }
         state = .awaitingAuthentication(AwaitingAuthentication(metadata: metadata, socketType: socketType))
         var step = HandshakeStep()
         step.authentication = ZAPRequest(
-            domain: zapDomain ?? "", address: context.peerAddress, identity: metadata.identity ?? [],
+            domain: zapDomain ?? "", address: context.peerAddress, identity: context.routingID(of: metadata, socketType),
             mechanism: "CURVE", credentials: [clientKey.bytes])
         return step
     }
@@ -217,10 +223,11 @@ public struct CurveServerMechanism: SecurityMechanism {
         guard case .awaitingAuthentication(let pending) = state else {
             throw .local(.invalidState, "no authentication is pending")
         }
-        state = .ready
         var metadata = pending.metadata
         try ZAPOutcome.apply(reply, to: &metadata)
-        return try ready(metadata: metadata, socketType: pending.socketType, context)
+        let step = try ready(metadata: metadata, socketType: pending.socketType, context)
+        state = .ready
+        return step
     }
 
     /// READY: Box[our metadata](S' -> C') with our first short nonce.
@@ -248,24 +255,31 @@ public struct CurveServerMechanism: SecurityMechanism {
         return try current.decode(frame)
     }
 
+    /// Clears secret octets with `sodium_memzero`, which the optimizer may not remove.
     static func wipe(_ bytes: inout [UInt8]) {
-        for index in bytes.indices { bytes[index] = 0 }
+        bytes.withUnsafeMutableBytes { if let base = $0.baseAddress { sodium_memzero(base, $0.count) } }
     }
 }
 
 /// How a ZAP reply ends a handshake (RFC 27, and what libzmq clients understand: libzmq-behaviours.md §5).
 enum ZAPOutcome {
-    /// Admits (adding `User-Id` to the peer's metadata) or throws the refusal.
+    /// Admits (setting the peer's `User-Id` and adding the reply's metadata) or throws the refusal.
     ///
-    /// - 200: admitted.
+    /// - 200: admitted. `User-Id` is always the authenticator's (empty if it gave none), replacing any
+    ///   `User-Id` the peer put in its own metadata, and the reply's metadata properties are added,
+    ///   as libzmq does.
     /// - 300: temporary; closed without ERROR, so the client reconnects later (an ERROR would be fatal).
     /// - 400 and 500: ERROR whose reason is the status code itself: libzmq raises its
     ///   HANDSHAKE_FAILED_AUTH event (which Zeek treats as fatal) only for a reason of exactly "300",
     ///   "400" or "500". The status text is kept in the local error.
     static func apply(_ reply: ZAPReply, to metadata: inout Metadata) throws(ZMTPError) {
+        guard reply.requestID == ZAPRequest.defaultRequestID else {
+            throw .local(.invalidArgument, "ZAP reply answers request id \(reply.requestID), not the pending one")
+        }
         switch reply.status {
         case .success:
-            if !reply.userID.isEmpty { try metadata.set(Metadata.Name.userID, reply.userID) }
+            try metadata.set(Metadata.Name.userID, reply.userID)
+            for property in reply.metadata { try metadata.set(property.name, property.value) }
         case .temporaryError:
             throw .peer(.authenticationFailed, "ZAP: 300 \(reply.statusText)")
         case .authenticationFailure, .internalError:
