@@ -23,7 +23,9 @@ func monotonicSeconds() -> Double {
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
 func rate(_ perSecond: Double) -> String {
-    perSecond >= 1e6 ? String(format: "%.1f M", perSecond / 1e6) : String(format: "%.0f k", perSecond / 1e3)
+    if perSecond >= 1e6 { return String(format: "%.1f M", perSecond / 1e6) }
+    if perSecond >= 1e4 { return String(format: "%.0f k", perSecond / 1e3) }
+    return String(format: "%.0f", perSecond)
 }
 
 let arguments = CommandLine.arguments
