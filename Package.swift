@@ -6,7 +6,7 @@
 //   ZMTPWire     sans-IO wire core: greeting, framing, commands, metadata, mechanisms (NULL, CURVE),
 //                ZAP codecs, keys, Z85, connection
 //   ZeekCluster  Zeek's rules and formats (CURVE configuration now; log batches later)
-//   (ZMTPEngine  epoll reactor and transports: issue 4)
+//   ZMTPEngine   syscalls, the epoll reactor, tcp/ipc transports (issue 4, in progress)
 //   (ZMTP        socket patterns and options: issues 4-5)
 //   ZMTPTool     the `zmtp` executable
 // ZMTPFuzzing holds the fuzz harnesses, shared by Fuzz/ (libFuzzer) and the unit tests that replay
@@ -31,6 +31,8 @@ let package = Package(
             providers: [.apt(["libsodium-dev"])]
         ),
         .target(name: "ZMTPWire", dependencies: ["CSodium"]),
+        .target(name: "CZMTPSystem"),
+        .target(name: "ZMTPEngine", dependencies: ["ZMTPWire", "CZMTPSystem"]),
         .target(name: "ZMTPFuzzing", dependencies: ["ZMTPWire"]),
         .target(name: "ZeekCluster", dependencies: ["ZMTPWire"]),
         .executableTarget(
@@ -51,6 +53,7 @@ let package = Package(
         .testTarget(name: "InteropTests", dependencies: ["ZMTPWire"], exclude: ["peer.py"]),
         .testTarget(name: "ZMTPToolTests", dependencies: ["ZMTPTool"]),
         .testTarget(name: "ZeekClusterTests", dependencies: ["ZeekCluster", "ZMTPWire"]),
+        .testTarget(name: "ZMTPEngineTests", dependencies: ["ZMTPEngine", "ZMTPWire"]),
     ],
     swiftLanguageModes: [.v6]
 )
