@@ -7,7 +7,7 @@
 //                ZAP codecs, keys, Z85, connection
 //   ZeekCluster  Zeek's rules and formats (CURVE configuration now; log batches later)
 //   ZMTPEngine   syscalls, the epoll reactor, tcp/ipc transports (issue 4, in progress)
-//   (ZMTP        socket patterns and options: issues 4-5)
+//   ZMTP         sockets, options, routing (issue 4, in progress: PUSH/PULL)
 //   ZMTPTool     the `zmtp` executable
 // ZMTPFuzzing holds the fuzz harnesses, shared by Fuzz/ (libFuzzer) and the unit tests that replay
 // Fuzz/FailCases/.
@@ -16,6 +16,7 @@ import PackageDescription
 let package = Package(
     name: "swift-zmtp",
     products: [
+        .library(name: "ZMTP", targets: ["ZMTP"]),
         .library(name: "ZMTPWire", targets: ["ZMTPWire"]),
         .library(name: "ZMTPFuzzing", targets: ["ZMTPFuzzing"]),
         .executable(name: "zmtp", targets: ["ZMTPTool"]),
@@ -33,6 +34,7 @@ let package = Package(
         .target(name: "ZMTPWire", dependencies: ["CSodium"]),
         .target(name: "CZMTPSystem"),
         .target(name: "ZMTPEngine", dependencies: ["ZMTPWire", "CZMTPSystem"]),
+        .target(name: "ZMTP", dependencies: ["ZMTPWire", "ZMTPEngine"]),
         .target(name: "ZMTPFuzzing", dependencies: ["ZMTPWire"]),
         .target(name: "ZeekCluster", dependencies: ["ZMTPWire"]),
         .executableTarget(
@@ -54,6 +56,7 @@ let package = Package(
         .testTarget(name: "ZMTPToolTests", dependencies: ["ZMTPTool"]),
         .testTarget(name: "ZeekClusterTests", dependencies: ["ZeekCluster", "ZMTPWire"]),
         .testTarget(name: "ZMTPEngineTests", dependencies: ["ZMTPEngine", "ZMTPWire"]),
+        .testTarget(name: "ZMTPTests", dependencies: ["ZMTP"], exclude: ["peer_pushpull.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -161,7 +161,8 @@ public final class EventLoop: @unchecked Sendable {
                 return queue
             }
             for task in pending { task() }
-            timers.runDue(now: Self.now())
+            // Take the due timers first: their tasks may schedule new ones.
+            for task in timers.takeDue(now: Self.now()) { task() }
         }
         // Drop every handler so their connections close.
         handlers.removeAll()
@@ -200,11 +201,14 @@ struct TimerQueue {
         return Int32(clamping: (nanoseconds + 999_999) / 1_000_000)
     }
 
-    mutating func runDue(now: MonotonicInstant) {
+    /// Removes and returns the tasks whose deadline has passed, earliest first.
+    mutating func takeDue(now: MonotonicInstant) -> [() -> Void] {
+        var due: [() -> Void] = []
         while let top = heap.first, top.deadline <= now {
             popTop()
-            if let task = tasks.removeValue(forKey: top.id) { task() }
+            if let task = tasks.removeValue(forKey: top.id) { due.append(task) }
         }
+        return due
     }
 
     private mutating func popTop() {

@@ -1,0 +1,61 @@
+@_exported import ZMTPWire
+import ZMTPEngine
+
+/// Owns the I/O threads that sockets run on (libzmq's context).
+///
+/// Create one per process, make sockets from it, close the sockets, then ``shutdown()``.
+public final class Context: Sendable {
+    let loops: [EventLoop]
+    private let nextLoop = AtomicCounter()
+
+    /// - Parameter ioThreads: I/O threads to start (`ZMQ_IO_THREADS`, default 1).
+    public init(ioThreads: Int = 1) throws {
+        var loops: [EventLoop] = []
+        for index in 0..<max(1, ioThreads) { loops.append(try EventLoop(name: "zmtp-io-\(index)")) }
+        self.loops = loops
+    }
+
+    /// A new socket of `type`. Supported so far: PUSH and PULL.
+    public func socket(_ type: SocketType, options: SocketOptions = SocketOptions()) throws -> Socket {
+        guard type == .push || type == .pull else {
+            throw SocketError.unsupported("\(type) sockets are not implemented yet (PUSH and PULL are)")
+        }
+        let loop = loops[nextLoop.next() % loops.count]
+        return Socket(type: type, options: options, loop: loop)
+    }
+
+    /// Stops the I/O threads. Close every socket first (their linger runs in ``Socket/close()``).
+    public func shutdown() {
+        for loop in loops { loop.shutdown() }
+    }
+}
+
+/// A counter shared across threads.
+final class AtomicCounter: @unchecked Sendable {
+    // @unchecked: guarded by `lock`.
+    private let lock = ConditionLockHandle()
+    private var value = 0
+    func next() -> Int { lock.withLock { defer { value += 1 }; return value } }
+}
+
+/// Why a socket call failed.
+public enum SocketError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// The send or receive timeout passed (libzmq's EAGAIN).
+    case timedOut
+    /// The socket is closed.
+    case closed
+    /// The operation is not valid for this socket type (e.g. receive on PUSH).
+    case notSupported(String)
+    /// Not implemented yet.
+    case unsupported(String)
+    /// An endpoint could not be parsed, bound or connected.
+    case endpoint(String)
+
+    public var description: String {
+        switch self {
+        case .timedOut: return "timed out"
+        case .closed: return "socket is closed"
+        case .notSupported(let what), .unsupported(let what), .endpoint(let what): return what
+        }
+    }
+}

@@ -1,0 +1,49 @@
+/// Socket options. Each documents the libzmq option it corresponds to and its default.
+public struct SocketOptions: Sendable {
+    /// Messages queued per peer before sending blocks (`ZMQ_SNDHWM`, default 1000; 0 = unlimited).
+    public var sendHighWaterMark = 1000
+    /// Messages received and not yet taken per peer before reading from it stops (`ZMQ_RCVHWM`,
+    /// default 1000; 0 = unlimited).
+    public var receiveHighWaterMark = 1000
+    /// How long ``Socket/close()`` waits for queued messages to be written (`ZMQ_LINGER`); nil waits
+    /// forever (libzmq's -1), `.zero` discards them.
+    public var linger: Duration? = nil
+    /// How long a blocking send waits for room (`ZMQ_SNDTIMEO`); nil blocks forever.
+    public var sendTimeout: Duration? = nil
+    /// How long a blocking receive waits for a message (`ZMQ_RCVTIMEO`); nil blocks forever.
+    public var receiveTimeout: Duration? = nil
+    /// Largest inbound frame in bytes (`ZMQ_MAXMSGSIZE`); nil = unlimited.
+    public var maxMessageSize: Int? = nil
+    /// Kernel buffer sizes in bytes; 0 keeps the kernel default (`ZMQ_SNDBUF`, `ZMQ_RCVBUF`).
+    public var sendBufferSize = 0
+    public var receiveBufferSize = 0
+    /// Allow IPv6 endpoints (`ZMQ_IPV6`, default off).
+    public var ipv6 = false
+    /// Reconnect delay and its backoff cap (`ZMQ_RECONNECT_IVL` 100 ms, `ZMQ_RECONNECT_IVL_MAX` 0 = none).
+    public var reconnectInterval: Duration = .milliseconds(100)
+    public var reconnectIntervalMax: Duration = .zero
+    /// Handshake deadline (`ZMQ_HANDSHAKE_IVL`, default 30 s).
+    public var handshakeTimeout: Duration? = .seconds(30)
+    /// Our routing id, sent as Identity (`ZMQ_ROUTING_ID`).
+    public var routingID: [UInt8] = []
+    /// `SO_KEEPALIVE` (`ZMQ_TCP_KEEPALIVE`).
+    public var tcpKeepalive = false
+    /// CURVE security; nil for NULL.
+    public var curve: CurveOptions? = nil
+    /// Decides ZAP requests (CURVE servers, NULL servers with a ZAP domain); nil admits everyone, as
+    /// libzmq does when no handler is bound.
+    public var zapHandler: (any ZAPHandler)? = nil
+    /// `ZMQ_ZAP_DOMAIN`.
+    public var zapDomain: String? = nil
+
+    public init() {}
+}
+
+/// CURVE settings of a socket (`ZMQ_CURVE_SERVER`, `ZMQ_CURVE_SECRETKEY`, `ZMQ_CURVE_PUBLICKEY`,
+/// `ZMQ_CURVE_SERVERKEY`).
+public enum CurveOptions: Sendable {
+    /// Act as CURVE server with this long-term key pair.
+    case server(CurveKeyPair)
+    /// Act as CURVE client with our key pair, talking to the server with this public key.
+    case client(serverPublicKey: CurvePublicKey, keyPair: CurveKeyPair)
+}

@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A mutex with one condition variable, for threads that block (a socket's `send`/`receive` waiting for
+/// room or a message). `Synchronization.Mutex` has no condition variable.
+final class ConditionLock: @unchecked Sendable {
+    // @unchecked: the pthread objects are only used through lock/unlock/wait/broadcast below.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+
+    /// Waits (lock held) until signalled or until `deadlineNanoseconds` (CLOCK_MONOTONIC) passes; nil
+    /// waits forever. Returns false on timeout.
+    func wait(until deadlineNanoseconds: UInt64?) -> Bool {
+        guard let deadline = deadlineNanoseconds else {
+            pthread_cond_wait(condition, mutex)
+            return true
+        }
+        var spec = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        return pthread_cond_timedwait(condition, mutex, &spec) == 0
+    }
+
+    /// Wakes every waiter (lock held or not).
+    func broadcast() { pthread_cond_broadcast(condition) }
+}
+
+/// A FIFO queue with O(1) push and pop (a growable ring buffer).
+struct RingQueue<Element> {
+    private var storage: [Element?] = []
+    private var head = 0
+    private(set) var count = 0
+
+    var isEmpty: Bool { count == 0 }
+
+    mutating func push(_ element: Element) {
+        if count == storage.count { grow() }
+        storage[(head + count) % storage.count] = element
+        count += 1
+    }
+
+    mutating func pop() -> Element? {
+        guard count > 0 else { return nil }
+        let element = storage[head]
+        storage[head] = nil
+        head = (head + 1) % storage.count
+        count -= 1
+        return element
+    }
+
+    mutating func removeAll() {
+        storage = []
+        head = 0
+        count = 0
+    }
+
+    private mutating func grow() {
+        var bigger = [Element?](repeating: nil, count: max(16, storage.count * 2))
+        for index in 0..<count { bigger[index] = storage[(head + index) % storage.count] }
+        storage = bigger
+        head = 0
+    }
+}

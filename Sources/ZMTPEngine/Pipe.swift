@@ -1,0 +1,78 @@
+import ZMTPWire
+
+/// The two bounded message queues between a socket and one peer's session (libzmq's pipe).
+///
+/// `outbound` holds messages the socket accepted for this peer (at most `sendHighWaterMark`; 0 means
+/// unlimited); `inbound` holds whole messages received from the peer (at most
+/// `receiveHighWaterMark`). Both are guarded by the owning socket's lock (`lock`); the session runs on
+/// the event loop and takes the same lock for every queue operation.
+public final class Pipe: @unchecked Sendable {
+    // @unchecked: every mutable field is accessed with `lock` held.
+    public let lock: ConditionLockHandle
+    public let sendHighWaterMark: Int
+    public let receiveHighWaterMark: Int
+    /// The peer, once its handshake completed (guarded by `lock`).
+    public internal(set) var peer: PeerInfo?
+    /// Set when the connection is gone; the socket drops the pipe (guarded by `lock`).
+    public internal(set) var isClosed = false
+    var outbound = RingQueue<Message>()
+    var inbound = RingQueue<Message>()
+    /// Set by the session when it stopped reading because `inbound` was full.
+    var readingPaused = false
+    weak var session: StreamSession?
+    let loop: EventLoop
+
+    public init(lock: ConditionLockHandle, loop: EventLoop, sendHighWaterMark: Int, receiveHighWaterMark: Int) {
+        self.lock = lock
+        self.loop = loop
+        self.sendHighWaterMark = sendHighWaterMark
+        self.receiveHighWaterMark = receiveHighWaterMark
+    }
+
+    // MARK: - Socket side (lock held)
+
+    /// Whether one more outbound message fits (lock held).
+    public var canSend: Bool {
+        !isClosed && peer != nil && (sendHighWaterMark == 0 || outbound.count < sendHighWaterMark)
+    }
+
+    /// Queues a message for the peer (lock held; check ``canSend`` first) and makes sure the session
+    /// will write it.
+    public func enqueue(_ message: Message) {
+        let wasEmpty = outbound.isEmpty
+        outbound.push(message)
+        if wasEmpty {
+            loop.execute { [weak self] in self?.session?.pullOutbound() }
+        }
+    }
+
+    /// Takes the next received message (lock held), resuming a paused reader when there is room again.
+    public func dequeue() -> Message? {
+        guard let message = inbound.pop() else { return nil }
+        if readingPaused, receiveHighWaterMark == 0 || inbound.count < receiveHighWaterMark {
+            readingPaused = false
+            loop.execute { [weak self] in self?.session?.resumeReading() }
+        }
+        return message
+    }
+
+    /// Closes the connection behind this pipe (loop thread).
+    public func closeSession() {
+        session?.close(nil)
+    }
+
+    /// Messages received and not yet taken (lock held).
+    public var pendingInbound: Int { inbound.count }
+    /// Messages queued and not yet written (lock held).
+    public var pendingOutbound: Int { outbound.count }
+}
+
+/// The lock a socket shares with its pipes (a public face of ``ConditionLock``).
+public final class ConditionLockHandle: @unchecked Sendable {
+    let lock = ConditionLock()
+    public init() {}
+    public func withLock<R>(_ body: () throws -> R) rethrows -> R { try lock.withLock(body) }
+    /// Waits with the lock held until signalled or the deadline (CLOCK_MONOTONIC ns); false on timeout.
+    public func wait(until deadline: UInt64?) -> Bool { lock.wait(until: deadline) }
+    public func broadcast() { lock.broadcast() }
+}

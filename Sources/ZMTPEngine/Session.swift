@@ -1,0 +1,258 @@
+import ZMTPWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a session tells the socket that owns its pipe. Called on the event loop's thread.
+public protocol PipeOwner: AnyObject, Sendable {
+    /// The handshake completed: the pipe may carry messages now.
+    func pipeActivated(_ pipe: Pipe)
+    /// The connection ended (`error` is nil for a local close or a clean EOF).
+    func pipeClosed(_ pipe: Pipe, error: String?)
+    /// Messages arrived in the pipe or room was made in it.
+    func pipeChanged(_ pipe: Pipe)
+}
+
+/// Drives one ZMTP ``Connection`` over a non-blocking stream socket, on one event loop.
+///
+/// Reads go into one reused buffer that the frame decoder consumes in place; writes leave in one
+/// `writev` over the connection's outbound chunks. Back-pressure: reading stops while the pipe's
+/// inbound queue is at the receive high-water mark, and the session pulls outbound messages into the
+/// connection only while less than ``maxBufferedOctets`` are waiting for the kernel.
+final class StreamSession: EventHandler {
+    static let readSize = 64 * 1024
+    static let maxBufferedOctets = 256 * 1024
+
+    let loop: EventLoop
+    let descriptor: FileDescriptor
+    var connection: Connection
+    let pipe: Pipe
+    weak var owner: (any PipeOwner)?
+    private var token: UInt64 = 0
+    private var readBuffer: [UInt8]
+    /// Bytes read but not yet consumed (only while an authentication decision is pending).
+    private var unconsumed: [UInt8] = []
+    private var timer: UInt64?
+    private var wantsWrite = false
+    private var closed = false
+    /// Answers authentication requests (a ZAP handler), if the mechanism asks.
+    var authenticate: ((ZAPRequest) -> ZAPReply)?
+    /// Called once when the session ends, after the pipe is closed (for reconnects).
+    var onClose: ((String?) -> Void)?
+
+    init(loop: EventLoop, fd: consuming FileDescriptor, connection: Connection, pipe: Pipe, owner: any PipeOwner) {
+        self.loop = loop
+        self.descriptor = fd
+        self.connection = connection
+        self.pipe = pipe
+        self.owner = owner
+        self.readBuffer = [UInt8](repeating: 0, count: Self.readSize)
+    }
+
+    /// Registers with the loop and sends the greeting (loop thread).
+    func start() {
+        do throws(SystemError) {
+            token = try loop.register(descriptor.raw, handler: self, readable: true, writable: false)
+        } catch {
+            close("register: \(error)")
+            return
+        }
+        pipe.lock.withLock { pipe.session = self }
+        flush()
+        rearmTimer()
+    }
+
+    func handle(readable: Bool, writable: Bool, hangup: Bool) {
+        if writable { flush() }
+        if readable || hangup { readAvailable() }
+    }
+
+    // MARK: - Reading
+
+    private func readAvailable() {
+        while !closed {
+            if pipe.lock.withLock({ pipe.readingPaused }) { return }
+            let result: IOResult<Int>
+            do throws(SystemError) {
+                let fd = descriptor.raw
+                result = try readBuffer.withUnsafeMutableBytes { buffer in
+                    Result { () throws(SystemError) in try Syscall.read(fd, into: buffer) }
+                }.get()
+            } catch {
+                close("read: \(error)")
+                return
+            }
+            switch result {
+            case .wouldBlock:
+                return
+            case .processed(0):
+                close(connection.isHandshakeComplete ? nil : "peer closed the connection during the handshake")
+                return
+            case .processed(let count):
+                feed(count)
+            }
+        }
+    }
+
+    /// Feeds `count` freshly read octets (plus any held back) to the connection.
+    private func feed(_ count: Int) {
+        do throws(ZMTPError) {
+            if unconsumed.isEmpty {
+                let consumed = try readBuffer[0..<count].withRawBytes { raw throws(ZMTPError) -> Int in
+                    try connection.receive(raw, now: EventLoop.now())
+                }
+                if consumed < count { unconsumed = Array(readBuffer[consumed..<count]) }
+            } else {
+                unconsumed += readBuffer[0..<count]
+                let consumed = try connection.receive(unconsumed, now: EventLoop.now())
+                unconsumed.removeFirst(consumed)
+            }
+            try drainEvents()
+        } catch {
+            flush()
+            close(error.description)
+            return
+        }
+        flush()
+        rearmTimer()
+    }
+
+    private func drainEvents() throws(ZMTPError) {
+        var delivered = false
+        while let event = connection.nextEvent() {
+            switch event {
+            case .handshakeCompleted(let info):
+                pipe.lock.withLock { pipe.peer = info }
+                owner?.pipeActivated(pipe)
+                pullOutbound()
+            case .message(let message):
+                let full = pipe.lock.withLock { () -> Bool in
+                    pipe.inbound.push(message)
+                    let full = pipe.receiveHighWaterMark != 0 && pipe.inbound.count >= pipe.receiveHighWaterMark
+                    if full { pipe.readingPaused = true }
+                    return full
+                }
+                delivered = true
+                _ = full  // reading stops at the next read; this read's messages are all kept
+            case .authenticationRequested(let request):
+                let reply = authenticate?(request)
+                    ?? ZAPReply(requestID: request.requestID, status: .success, statusText: "OK")
+                try connection.completeAuthentication(reply)
+                if !unconsumed.isEmpty {
+                    let consumed = try connection.receive(unconsumed, now: EventLoop.now())
+                    unconsumed.removeFirst(consumed)
+                }
+            case .subscribe, .cancel, .ping, .pong:
+                break  // pub/sub and monitor events arrive with issue 5
+            }
+        }
+        if delivered { owner?.pipeChanged(pipe) }
+    }
+
+    /// Called (loop thread) when the socket made room in a paused inbound queue.
+    func resumeReading() {
+        guard !closed else { return }
+        readAvailable()
+    }
+
+    // MARK: - Writing
+
+    /// Moves queued messages from the pipe into the connection, then writes (loop thread).
+    func pullOutbound() {
+        guard !closed, connection.isHandshakeComplete else { return }
+        var moved = false
+        while connection.outbound.count < Self.maxBufferedOctets {
+            guard let message = pipe.lock.withLock({ pipe.outbound.pop() }) else { break }
+            do throws(ZMTPError) {
+                try connection.send(message)
+            } catch {
+                close(error.description)
+                return
+            }
+            moved = true
+        }
+        if moved { owner?.pipeChanged(pipe) }
+        flush()
+    }
+
+    private func flush() {
+        guard !closed else { return }
+        while !connection.outbound.isEmpty {
+            let result: IOResult<Int>
+            do throws(SystemError) {
+                result = try connection.outbound.withChunks(maxChunks: 64) { chunks throws(SystemError) in
+                    try Syscall.writev(descriptor.raw, chunks)
+                }
+            } catch {
+                close("writev: \(error)")
+                return
+            }
+            switch result {
+            case .wouldBlock:
+                setWantsWrite(true)
+                return
+            case .processed(let count):
+                connection.outbound.consume(count)
+            }
+            if connection.outbound.count < Self.maxBufferedOctets / 2, pipe.lock.withLock({ !pipe.outbound.isEmpty }) {
+                pullOutboundWithoutFlush()
+            }
+        }
+        setWantsWrite(false)
+        if connection.isClosed { close(connection.closeError?.description) }
+    }
+
+    private func pullOutboundWithoutFlush() {
+        var moved = false
+        while connection.outbound.count < Self.maxBufferedOctets {
+            guard let message = pipe.lock.withLock({ pipe.outbound.pop() }) else { break }
+            do throws(ZMTPError) { try connection.send(message) } catch { return }
+            moved = true
+        }
+        if moved { owner?.pipeChanged(pipe) }
+    }
+
+    private func setWantsWrite(_ wanted: Bool) {
+        guard wanted != wantsWrite, !closed else { return }
+        wantsWrite = wanted
+        loop.modify(token, readable: true, writable: wanted)
+    }
+
+    // MARK: - Time and closing
+
+    private func rearmTimer() {
+        if let timer { loop.cancel(timer) }
+        timer = nil
+        guard !closed, let deadline = connection.nextDeadline else { return }
+        timer = loop.schedule(at: deadline) { [weak self] in
+            guard let self else { return }
+            self.timer = nil
+            do throws(ZMTPError) {
+                try self.connection.handleTimeout(now: EventLoop.now())
+            } catch {
+                self.flush()
+                self.close(error.description)
+                return
+            }
+            self.flush()
+            self.rearmTimer()
+        }
+    }
+
+    /// Ends the session: deregisters, marks the pipe closed and tells the owner (loop thread).
+    func close(_ error: String?) {
+        guard !closed else { return }
+        closed = true
+        if let timer { loop.cancel(timer) }
+        loop.deregister(token)
+        connection.close()
+        pipe.lock.withLock {
+            pipe.isClosed = true
+            pipe.session = nil
+        }
+        owner?.pipeClosed(pipe, error: error)
+        onClose?(error)
+        onClose = nil
+    }
+}

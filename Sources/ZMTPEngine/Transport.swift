@@ -1,0 +1,270 @@
+import CZMTPSystem
+import ZMTPWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a socket asks of the engine for each new connection: the settings and mechanism of its
+/// `Connection`, and a pipe for its messages.
+public protocol ConnectionFactory: AnyObject, Sendable {
+    /// A configuration and mechanism for a connection we accepted (`.server`) or made (`.client`).
+    func makeConnection(role: MechanismRole, peerAddress: String) throws(ZMTPError) -> (ConnectionConfiguration, any SecurityMechanism)
+    /// A fresh pipe bound to this socket's lock and high-water marks.
+    func makePipe(loop: EventLoop) -> Pipe
+    /// The socket that owns the pipes.
+    var pipeOwner: any PipeOwner { get }
+    /// The ZAP decision for a handshake that asks for one.
+    func authenticate(_ request: ZAPRequest) -> ZAPReply
+}
+
+/// Options the transports apply to every socket they create.
+public struct TransportOptions: Sendable {
+    /// `SO_SNDBUF` / `SO_RCVBUF` in bytes; 0 leaves the kernel default (`ZMQ_SNDBUF`, `ZMQ_RCVBUF`).
+    public var sendBufferSize = 0
+    public var receiveBufferSize = 0
+    /// Allow IPv6 addresses (`ZMQ_IPV6`).
+    public var ipv6 = false
+    /// Reconnect delay after a failed or lost connection, doubling up to the maximum
+    /// (`ZMQ_RECONNECT_IVL` 100 ms, `ZMQ_RECONNECT_IVL_MAX` 0 = no backoff).
+    public var reconnectInterval: Duration = .milliseconds(100)
+    public var reconnectIntervalMax: Duration = .zero
+    /// `SO_KEEPALIVE` on TCP connections (`ZMQ_TCP_KEEPALIVE`).
+    public var tcpKeepalive = false
+
+    public init() {}
+}
+
+enum SocketSetup {
+    static func stream(family: Int32, options: TransportOptions) throws(SystemError) -> FileDescriptor {
+        let fd = FileDescriptor(try Syscall.socket(domain: family, type: Int32(SOCK_STREAM.rawValue)))
+        if family != AF_UNIX {
+            try Syscall.setOption(fd.raw, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
+            if options.tcpKeepalive { try Syscall.setOption(fd.raw, level: SOL_SOCKET, name: SO_KEEPALIVE, value: 1) }
+        }
+        if options.sendBufferSize > 0 {
+            try Syscall.setOption(fd.raw, level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(clamping: options.sendBufferSize))
+        }
+        if options.receiveBufferSize > 0 {
+            try Syscall.setOption(fd.raw, level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(clamping: options.receiveBufferSize))
+        }
+        return fd
+    }
+
+    /// Starts a session on an established stream socket (loop thread).
+    static func startSession(
+        fd: consuming FileDescriptor, role: MechanismRole, loop: EventLoop, factory: any ConnectionFactory,
+        onClose: ((String?) -> Void)?
+    ) {
+        let raw = fd.raw
+        let address = SocketAddress.peer(of: raw)
+        let peerAddress = address.map { $0.family == AF_UNIX ? "" : $0.host } ?? ""
+        let connection: Connection
+        do throws(ZMTPError) {
+            let (configuration, mechanism) = try factory.makeConnection(role: role, peerAddress: peerAddress)
+            connection = try Connection(configuration: configuration, mechanism: mechanism, now: EventLoop.now())
+        } catch {
+            onClose?(error.description)
+            return  // fd closes here
+        }
+        let pipe = factory.makePipe(loop: loop)
+        let session = StreamSession(loop: loop, fd: fd, connection: connection, pipe: pipe, owner: factory.pipeOwner)
+        session.authenticate = { [weak factory] request in
+            factory?.authenticate(request) ?? ZAPReply(requestID: request.requestID, status: .internalError, statusText: "socket closed")
+        }
+        session.onClose = onClose
+        session.start()
+    }
+}
+
+/// A bound, listening socket that accepts connections and starts a session for each (loop thread).
+public final class Listener: EventHandler, @unchecked Sendable {
+    // @unchecked: used only on its loop's thread after creation.
+    let loop: EventLoop
+    private let descriptor: FileDescriptor
+    private var token: UInt64 = 0
+    private weak var factory: (any ConnectionFactory)?
+    /// The endpoint actually bound (ephemeral port resolved).
+    public let boundEndpoint: Endpoint
+    private let ipcPath: String?
+
+    /// Binds and listens. Call on any thread; accepting starts with ``start()`` on the loop.
+    public init(endpoint: Endpoint, options: TransportOptions, loop: EventLoop, factory: any ConnectionFactory) throws(EngineError) {
+        self.loop = loop
+        self.factory = factory
+        let address: SocketAddress
+        switch endpoint {
+        case .tcp(let host, let port):
+            address = try SocketAddress.resolve(host: host, port: port, ipv6: options.ipv6, passive: true)[0]
+            ipcPath = nil
+        case .ipc(let path):
+            address = SocketAddress.unix(path: path)
+            ipcPath = path
+            unlink(path)  // libzmq replaces a stale socket file too
+        }
+        let fd = try Self.bindAndListen(address, endpoint: endpoint, options: options)
+        guard let local = SocketAddress.local(of: fd.raw) else { throw EngineError("getsockname failed for \(endpoint)") }
+        switch endpoint {
+        case .tcp(let host, _): boundEndpoint = .tcp(host: host == "*" ? host : local.host, port: local.port)
+        case .ipc: boundEndpoint = endpoint
+        }
+        descriptor = fd
+    }
+
+    private static func bindAndListen(
+        _ address: SocketAddress, endpoint: Endpoint, options: TransportOptions
+    ) throws(EngineError) -> FileDescriptor {
+        do throws(SystemError) {
+            let fd = try SocketSetup.stream(family: address.family, options: options)
+            if address.family != AF_UNIX {
+                try Syscall.setOption(fd.raw, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
+            }
+            if address.family == AF_INET6 {
+                try Syscall.setOption(fd.raw, level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: 0)
+            }
+            let raw = fd.raw
+            _ = try Syscall.retrying("bind") { address.withSockaddr { bind(raw, $0, $1) } }
+            _ = try Syscall.retrying("listen") { listen(raw, 256) }
+            return fd
+        } catch {
+            throw EngineError(error, while: "binding \(endpoint)")
+        }
+    }
+
+    /// Registers for incoming connections (loop thread).
+    public func start() throws(EngineError) {
+        do throws(SystemError) {
+            token = try loop.register(descriptor.raw, handler: self, readable: true, writable: false)
+        } catch {
+            throw EngineError(error, while: "listening on \(boundEndpoint)")
+        }
+    }
+
+    /// Stops accepting and closes the listening socket (loop thread).
+    public func stop() {
+        loop.deregister(token)
+        if let ipcPath { unlink(ipcPath) }
+    }
+
+    func handle(readable: Bool, writable: Bool, hangup: Bool) {
+        guard readable, let factory else { return }
+        while true {
+            let result: IOResult<Int32>
+            do throws(SystemError) {
+                result = try Syscall.accept(descriptor.raw)
+            } catch {
+                // EMFILE and friends: drop this round; the listener stays registered.
+                return
+            }
+            guard case .processed(let raw) = result else { return }
+            let fd = FileDescriptor(raw)
+            SocketSetup.startSession(fd: fd, role: .server, loop: loop, factory: factory, onClose: nil)
+        }
+    }
+}
+
+/// Connects to an endpoint and keeps a connection to it, reconnecting with backoff when it fails or
+/// drops (loop thread after ``start()``).
+public final class Connector: EventHandler, @unchecked Sendable {
+    // @unchecked: used only on its loop's thread.
+    let loop: EventLoop
+    public let endpoint: Endpoint
+    private let options: TransportOptions
+    private weak var factory: (any ConnectionFactory)?
+    private var pending: FileDescriptor?
+    private var token: UInt64 = 0
+    private var delay: Duration
+    private var stopped = false
+
+    public init(endpoint: Endpoint, options: TransportOptions, loop: EventLoop, factory: any ConnectionFactory) {
+        self.loop = loop
+        self.endpoint = endpoint
+        self.options = options
+        self.factory = factory
+        self.delay = options.reconnectInterval
+    }
+
+    /// Starts connecting (loop thread).
+    public func start() { attempt() }
+
+    /// Stops reconnecting (loop thread); an established session is closed by its socket.
+    public func stop() {
+        stopped = true
+        if pending != nil { loop.deregister(token) }
+        pending = nil
+    }
+
+    private func attempt() {
+        guard !stopped else { return }
+        do throws(EngineError) {
+            let address: SocketAddress
+            switch endpoint {
+            case .tcp(let host, let port):
+                address = try SocketAddress.resolve(host: host, port: port, ipv6: options.ipv6, passive: false)[0]
+            case .ipc(let path):
+                address = SocketAddress.unix(path: path)
+            }
+            let fd = try openSocket(family: address.family)
+            let raw = fd.raw
+            let result: IOResult<Int32>
+            do throws(SystemError) {
+                result = try Syscall.nonBlocking("connect") { address.withSockaddr { connect(raw, $0, $1) } }
+            } catch {
+                throw EngineError(error, while: "connecting to \(endpoint)")
+            }
+            switch result {
+            case .processed:
+                established(fd)
+            case .wouldBlock:
+                token = try registerPending(fd)
+                pending = consume fd
+            }
+        } catch {
+            retryLater()
+        }
+    }
+
+    private func openSocket(family: Int32) throws(EngineError) -> FileDescriptor {
+        do throws(SystemError) {
+            return try SocketSetup.stream(family: family, options: options)
+        } catch {
+            throw EngineError(error, while: "connecting to \(endpoint)")
+        }
+    }
+
+    private func registerPending(_ fd: borrowing FileDescriptor) throws(EngineError) -> UInt64 {
+        do throws(SystemError) {
+            return try loop.register(fd.raw, handler: self, readable: false, writable: true)
+        } catch {
+            throw EngineError(error, while: "connecting to \(endpoint)")
+        }
+    }
+
+    func handle(readable: Bool, writable: Bool, hangup: Bool) {
+        guard let fd = pending.take() else { return }
+        loop.deregister(token)
+        let error = (try? Syscall.option(fd.raw, level: SOL_SOCKET, name: SO_ERROR)) ?? EIO
+        if error == 0 {
+            established(fd)
+        } else {
+            retryLater()
+        }
+    }
+
+    private func established(_ fd: consuming FileDescriptor) {
+        guard let factory else { return }
+        delay = options.reconnectInterval
+        SocketSetup.startSession(fd: fd, role: .client, loop: loop, factory: factory) { [weak self] _ in
+            self?.retryLater()
+        }
+    }
+
+    private func retryLater() {
+        guard !stopped else { return }
+        let wait = delay
+        if options.reconnectIntervalMax > .zero {
+            delay = min(delay * 2, options.reconnectIntervalMax)
+        }
+        loop.schedule(at: EventLoop.now() + wait) { [weak self] in self?.attempt() }
+    }
+}
