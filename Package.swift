@@ -52,11 +52,11 @@ let package = Package(
             path: "Benchmarks/WireBench"
         ),
         .testTarget(name: "ZMTPWireTests", dependencies: ["ZMTPWire", "ZMTPFuzzing"]),
-        .testTarget(name: "InteropTests", dependencies: ["ZMTPWire"], exclude: ["peer.py"]),
+        .testTarget(name: "InteropTests", dependencies: ["ZMTPWire", "ZMTP"], exclude: ["peer.py"]),
         .testTarget(name: "ZMTPToolTests", dependencies: ["ZMTPTool"]),
         .testTarget(name: "ZeekClusterTests", dependencies: ["ZeekCluster", "ZMTPWire"]),
         .testTarget(name: "ZMTPEngineTests", dependencies: ["ZMTPEngine", "ZMTPWire"]),
-        .testTarget(name: "ZMTPTests", dependencies: ["ZMTP"], exclude: ["peer_pushpull.py"]),
+        .testTarget(name: "ZMTPTests", dependencies: ["ZMTP"]),
     ],
     swiftLanguageModes: [.v6]
 )

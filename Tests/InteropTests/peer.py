@@ -100,6 +100,16 @@ def main():
             for _ in expected_messages():
                 frames = sock.recv_multipart()
                 print(f"RECV {hexframes(frames)}", flush=True)
+        elif mode == "pull-bind-at":
+            # libzmq PULL bound on argv[2] (tcp or ipc); receives the expected messages.
+            sock = ctx.socket(zmq.PULL)
+            sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.bind(sys.argv[2])
+            print("BOUND", flush=True)
+            for _ in expected_messages():
+                frames = sock.recv_multipart()
+                print(f"RECV {hexframes(frames)}", flush=True)
         elif mode == "push-connect":
             # We are libzmq's PUSH connecting to a Swift listener.
             sock = ctx.socket(zmq.PUSH)

@@ -1,0 +1,73 @@
+// swift-zmtp's PUSH/PULL sockets (engine, epoll, pipes) against libzmq 4.3.5 (pyzmq).
+
+import Foundation
+import Testing
+import ZMTP
+
+@Suite("Socket interop with libzmq (pyzmq)", .serialized, .timeLimit(.minutes(1)))
+struct SocketInteropTests {
+    static func options() -> SocketOptions {
+        var options = SocketOptions()
+        options.receiveTimeout = .seconds(10)
+        options.sendTimeout = .seconds(10)
+        options.linger = .seconds(5)
+        return options
+    }
+
+    @Test("our PUSH socket delivers to a libzmq PULL over tcp and ipc", arguments: ["tcp", "ipc"])
+    func pushToLibzmq(transport: String) throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let peer: PythonPeer
+        let endpoint: String
+        if transport == "tcp" {
+            peer = try PythonPeer(["pull-bind"])
+            endpoint = "tcp://127.0.0.1:\(try peer.boundPort())"
+        } else {
+            endpoint = "ipc:///tmp/zmtp-interop-\(getpid()).sock"
+            peer = try PythonPeer(["pull-bind-at", endpoint])
+            #expect(try peer.readLine() == "BOUND")
+        }
+        let push = try context.socket(.push, options: Self.options())
+        try push.connect(endpoint)
+        for message in expectedMessages { try push.send(message) }
+        for message in expectedMessages { #expect(try peer.received() == message.frames) }
+        #expect(peer.waitStatus() == 0)
+        push.close()
+    }
+
+    @Test("a libzmq PUSH delivers to our bound PULL socket")
+    func libzmqPushToOurPull() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let pull = try context.socket(.pull, options: Self.options())
+        let endpoint = try pull.bind("tcp://127.0.0.1:*")
+        let peer = try PythonPeer(["push-connect", endpoint])
+        for message in expectedMessages { #expect(try pull.receive() == message) }
+        #expect(try peer.readLine() == "SENT")
+        #expect(peer.waitStatus() == 0)
+        pull.close()
+    }
+
+    @Test("a libzmq CURVE PUSH is admitted by our CURVE PULL socket's ZAP handler and delivers")
+    func libzmqCurvePushToOurPull() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let server = CurveKeyPair.generate()
+        let client = CurveKeyPair.generate()
+        var options = Self.options()
+        options.curve = .server(server)
+        options.zapHandler = AllowListZAPHandler(allowedClientKeys: [client.publicKey])
+        let pull = try context.socket(.pull, options: options)
+        let endpoint = try pull.bind("tcp://127.0.0.1:*")
+        let peer = try PythonPeer([
+            "curve-push-connect", endpoint, server.publicKey.z85, client.publicKey.z85, client.secretKey.z85,
+        ])
+        for message in expectedMessages { #expect(try pull.receive() == message) }
+        var lines: [String] = []
+        while let line = try? peer.readLine(timeout: 5), line != "SENT" { lines.append(line) }
+        #expect(lines.contains { $0.hasPrefix("EVENT \(0x1000) ") }, "HANDSHAKE_SUCCEEDED in \(lines)")
+        #expect(peer.waitStatus() == 0)
+        pull.close()
+    }
+}
