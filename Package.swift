@@ -41,6 +41,7 @@ let package = Package(
             name: "ZMTPTool",
             dependencies: [
                 "ZMTPWire",
+                "ZMTP",
                 "ZeekCluster",
                 "CSodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -38,7 +38,7 @@ struct ZMTPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zmtp",
         abstract: "ZeroMQ's wire protocol (ZMTP 3.x) in pure Swift: tools for peers, keys and the wire.",
-        subcommands: [Version.self, Z85Command.self, Keygen.self]
+        subcommands: [Version.self, Z85Command.self, Keygen.self, Push.self, Pull.self]
     )
 
     func run() throws {
@@ -48,7 +48,13 @@ struct ZMTPCommand: ParsableCommand {
     static func usageString(for error: Error) -> String {
         // The usage of the subcommand the user was typing, when there is one.
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if let first = arguments.first, first == "z85" { return Z85Command.usageString() }
+        switch arguments.first {
+        case "z85": return Z85Command.usageString()
+        case "push": return Push.usageString()
+        case "pull": return Pull.usageString()
+        case "keygen": return Keygen.usageString()
+        default: break
+        }
         return ZMTPCommand.usageString()
     }
 }

@@ -1,0 +1,228 @@
+import ArgumentParser
+import ZMTP
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--bind` / `--connect`, the same in every subcommand that opens sockets.
+struct EndpointFlags: ParsableArguments {
+    @Option(name: .customLong("bind"), help: ArgumentHelp("Bind to this endpoint (repeatable).", valueName: "endpoint"))
+    var bind: [String] = []
+
+    @Option(name: .customLong("connect"), help: ArgumentHelp("Connect to this endpoint (repeatable).", valueName: "endpoint"))
+    var connect: [String] = []
+
+    func validate() throws {
+        if bind.isEmpty && connect.isEmpty { throw ValidationError("give at least one --bind or --connect endpoint") }
+    }
+
+    /// Binds and connects `socket`, reporting each bound endpoint on stderr.
+    func apply(to socket: Socket) throws {
+        for endpoint in bind {
+            let bound = try socket.bind(endpoint)
+            ToolOutput.standardError("zmtp: listening on \(bound)")
+        }
+        for endpoint in connect { try socket.connect(endpoint) }
+    }
+}
+
+/// Socket options as flags, named after libzmq's.
+struct SocketFlags: ParsableArguments {
+    @Option(name: .customLong("sndhwm"), help: "Send high-water mark in messages, 0 = unlimited (ZMQ_SNDHWM).")
+    var sendHighWaterMark = 1000
+    @Option(name: .customLong("rcvhwm"), help: "Receive high-water mark in messages, 0 = unlimited (ZMQ_RCVHWM).")
+    var receiveHighWaterMark = 1000
+    @Option(name: .customLong("sndbuf"), help: "Kernel send buffer in bytes, 0 = default (ZMQ_SNDBUF).")
+    var sendBuffer = 0
+    @Option(name: .customLong("rcvbuf"), help: "Kernel receive buffer in bytes, 0 = default (ZMQ_RCVBUF).")
+    var receiveBuffer = 0
+    @Option(name: .customLong("linger"), help: "Milliseconds to wait for unsent messages at exit, -1 = forever (ZMQ_LINGER).")
+    var linger = 1000
+    @Flag(name: .customLong("ipv6"), help: "Allow IPv6 endpoints (ZMQ_IPV6).")
+    var ipv6 = false
+    @Option(name: .customLong("maxmsgsize"), help: "Largest inbound frame in bytes, -1 = unlimited (ZMQ_MAXMSGSIZE).")
+    var maxMessageSize = -1
+
+    @Flag(name: .customLong("curve-server"), help: "Act as CURVE server (needs --curve-secret).")
+    var curveServer = false
+    @Option(name: .customLong("curve-secret"), help: ArgumentHelp("Our CURVE secret key (Z85).", valueName: "z85"))
+    var curveSecret: String?
+    @Option(name: .customLong("curve-public"), help: ArgumentHelp("Our CURVE public key (Z85; client side).", valueName: "z85"))
+    var curvePublic: String?
+    @Option(name: .customLong("curve-serverkey"), help: ArgumentHelp("The server's CURVE public key (Z85; client side).", valueName: "z85"))
+    var curveServerKey: String?
+    @Option(name: .customLong("curve-allow"), help: ArgumentHelp("Admit this client public key (Z85; server side, repeatable). Without it every client is admitted.", valueName: "z85"))
+    var curveAllow: [String] = []
+
+    func validate() throws {
+        if curveServer && curveSecret == nil { throw ValidationError("--curve-server needs --curve-secret") }
+        if curveServerKey != nil && (curveSecret == nil || curvePublic == nil) {
+            throw ValidationError("a CURVE client needs --curve-serverkey, --curve-public and --curve-secret")
+        }
+        if !curveAllow.isEmpty && !curveServer { throw ValidationError("--curve-allow needs --curve-server") }
+    }
+
+    func options() throws -> SocketOptions {
+        var options = SocketOptions()
+        options.sendHighWaterMark = max(0, sendHighWaterMark)
+        options.receiveHighWaterMark = max(0, receiveHighWaterMark)
+        options.sendBufferSize = max(0, sendBuffer)
+        options.receiveBufferSize = max(0, receiveBuffer)
+        options.linger = linger < 0 ? nil : .milliseconds(linger)
+        options.ipv6 = ipv6
+        options.maxMessageSize = maxMessageSize < 0 ? nil : maxMessageSize
+        do {
+            if curveServer, let secret = curveSecret {
+                options.curve = .server(CurveKeyPair(secretKey: try CurveSecretKey(z85: secret)))
+                if !curveAllow.isEmpty {
+                    options.zapHandler = AllowListZAPHandler(allowedClientKeys: Set(try curveAllow.map { try CurvePublicKey(z85: $0) }))
+                }
+            } else if let serverKey = curveServerKey, let secret = curveSecret, let publicKey = curvePublic {
+                options.curve = .client(
+                    serverPublicKey: try CurvePublicKey(z85: serverKey),
+                    keyPair: CurveKeyPair(publicKey: try CurvePublicKey(z85: publicKey), secretKey: try CurveSecretKey(z85: secret)))
+            }
+        } catch let error as ZMTPError {
+            throw ToolError("CURVE key: \(error.reason)")
+        }
+        return options
+    }
+}
+
+/// How messages look on stdin/stdout.
+enum MessageFormat: String, ExpressibleByArgument, CaseIterable {
+    /// Frames as UTF-8 text separated by a TAB, one message per line.
+    case text
+    /// Each line a JSON array of lowercase hex strings, one per frame (empty and binary frames survive).
+    case hex
+
+    func render(_ message: Message) -> String {
+        switch self {
+        case .text:
+            return message.frames.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "\t")
+        case .hex:
+            return "[" + message.frames.map { "\"\(Hex.encode($0))\"" }.joined(separator: ",") + "]"
+        }
+    }
+
+    func parse(_ line: String) throws -> Message {
+        switch self {
+        case .text:
+            return Message(frames: line.split(separator: "\t", omittingEmptySubsequences: false).map { Array($0.utf8) })
+        case .hex:
+            let trimmed = line.trimmingCharacters(in: " ")
+            guard trimmed.hasPrefix("["), trimmed.hasSuffix("]") else {
+                throw ToolError("--format hex expects a JSON array of hex strings per line, got: \(line)")
+            }
+            let inner = trimmed.dropFirst().dropLast().trimmingCharacters(in: " ")
+            if inner.isEmpty { throw ToolError("a message needs at least one frame") }
+            return Message(frames: try inner.split(separator: ",").map { item in
+                let text = item.trimmingCharacters(in: " ")
+                guard text.hasPrefix("\""), text.hasSuffix("\""), text.count >= 2 else {
+                    throw ToolError("--format hex: '\(text)' is not a quoted hex string")
+                }
+                return try Hex.decode(String(text.dropFirst().dropLast()))
+            })
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var text = Substring(self)
+        while text.first == set { text = text.dropFirst() }
+        while text.last == set { text = text.dropLast() }
+        return String(text)
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> String { String(self).trimmingCharacters(in: set) }
+}
+
+/// SIGINT/SIGTERM set a flag that long-running commands poll.
+enum Interrupt {
+    nonisolated(unsafe) static var requested: sig_atomic_t = 0
+
+    static func install() {
+        signal(SIGINT) { _ in Interrupt.requested = 1 }
+        signal(SIGTERM) { _ in Interrupt.requested = 1 }
+        // A parent may have spawned us with these blocked (it happens under test runners and some
+        // supervisors); a command that must stop on them unblocks them.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        sigprocmask(SIG_UNBLOCK, &set, nil)
+    }
+
+    static var isRequested: Bool { requested != 0 }
+}
+
+struct Pull: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Receive messages on a PULL socket and print one line per message.",
+        discussion: "Stops after --count messages if given, or on SIGINT/SIGTERM.")
+
+    @OptionGroup var endpoints: EndpointFlags
+    @OptionGroup var socket: SocketFlags
+    @Option(help: "Stop after this many messages.") var count: Int?
+    @Option(help: "Output format: text (frames TAB-separated) or hex (JSON array of hex frames).")
+    var format: MessageFormat = .text
+
+    func run() throws {
+        Interrupt.install()
+        let context = try Context()
+        defer { context.shutdown() }
+        var options = try socket.options()
+        options.receiveTimeout = .milliseconds(100)
+        let pull = try context.socket(.pull, options: options)
+        defer { pull.close() }
+        do { try endpoints.apply(to: pull) } catch let error as SocketError { throw ToolError(error.description) }
+        var received = 0
+        while count.map({ received < $0 }) ?? true, !Interrupt.isRequested {
+            do {
+                let message = try pull.receive()
+                print(format.render(message))
+                fflush(nil)  // every line reaches a pipe at once
+                received += 1
+            } catch SocketError.timedOut {
+                continue
+            }
+        }
+    }
+}
+
+struct Push: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send each line of standard input as a message on a PUSH socket.",
+        discussion: "Waits up to --linger milliseconds at the end for messages still queued.")
+
+    @OptionGroup var endpoints: EndpointFlags
+    @OptionGroup var socket: SocketFlags
+    @Option(help: "Input format: text (frames TAB-separated) or hex (JSON array of hex frames).")
+    var format: MessageFormat = .text
+
+    func run() throws {
+        Interrupt.install()
+        let context = try Context()
+        defer { context.shutdown() }
+        var options = try socket.options()
+        options.sendTimeout = .milliseconds(100)
+        let push = try context.socket(.push, options: options)
+        defer { push.close() }
+        do { try endpoints.apply(to: push) } catch let error as SocketError { throw ToolError(error.description) }
+        while !Interrupt.isRequested, let line = readLine() {
+            let message = try format.parse(line)
+            while !Interrupt.isRequested {
+                do {
+                    try push.send(message)
+                    break
+                } catch SocketError.timedOut {
+                    continue
+                }
+            }
+        }
+    }
+}
