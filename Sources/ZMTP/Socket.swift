@@ -183,8 +183,12 @@ public final class Socket: @unchecked Sendable {
         return lock.withLock { nextInboundMessage() }
     }
 
-    /// Fair queue: the next pipe in turn that has a message (lock held).
+    /// Fair queue: the next pipe in turn that has a message (lock held). A closed pipe is kept until
+    /// its last received message was taken, so nothing read before a disconnect is lost.
     private func nextInboundMessage() -> Message? {
+        pipes.removeAll { $0.isClosed && $0.pendingInbound == 0 }
+        if nextInbound >= pipes.count { nextInbound = 0 }
+        if nextOutbound >= pipes.count { nextOutbound = 0 }
         guard !pipes.isEmpty else { return nil }
         for offset in 0..<pipes.count {
             let index = (nextInbound + offset) % pipes.count

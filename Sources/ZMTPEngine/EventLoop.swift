@@ -127,8 +127,10 @@ public final class EventLoop: @unchecked Sendable {
         return MonotonicInstant(nanoseconds: UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec))
     }
 
+    /// Level-triggered interest. RDHUP is asked for only with IN, so a registration that stopped
+    /// reading (back-pressure) is not woken over and over by a peer's FIN.
     private static func mask(readable: Bool, writable: Bool) -> UInt32 {
-        (readable ? EPOLLIN.rawValue : 0) | (writable ? EPOLLOUT.rawValue : 0) | EPOLLRDHUP.rawValue
+        (readable ? EPOLLIN.rawValue | EPOLLRDHUP.rawValue : 0) | (writable ? EPOLLOUT.rawValue : 0)
     }
 
     private func run() {

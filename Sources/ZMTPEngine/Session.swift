@@ -35,6 +35,7 @@ final class StreamSession: EventHandler {
     private var unconsumed: [UInt8] = []
     private var timer: UInt64?
     private var wantsWrite = false
+    private var wantsRead = true
     private var closed = false
     /// Answers authentication requests (a ZAP handler), if the mechanism asks.
     var authenticate: ((ZAPRequest) -> ZAPReply)?
@@ -72,7 +73,10 @@ final class StreamSession: EventHandler {
 
     private func readAvailable() {
         while !closed {
-            if pipe.lock.withLock({ pipe.readingPaused }) { return }
+            if pipe.lock.withLock({ pipe.readingPaused }) {
+                setWantsRead(false)  // stop epoll from reporting what we will not read yet
+                return
+            }
             let result: IOResult<Int>
             do throws(SystemError) {
                 let fd = descriptor.raw
@@ -153,6 +157,7 @@ final class StreamSession: EventHandler {
     /// Called (loop thread) when the socket made room in a paused inbound queue.
     func resumeReading() {
         guard !closed else { return }
+        setWantsRead(true)
         readAvailable()
     }
 
@@ -216,7 +221,13 @@ final class StreamSession: EventHandler {
     private func setWantsWrite(_ wanted: Bool) {
         guard wanted != wantsWrite, !closed else { return }
         wantsWrite = wanted
-        loop.modify(token, readable: true, writable: wanted)
+        loop.modify(token, readable: wantsRead, writable: wantsWrite)
+    }
+
+    private func setWantsRead(_ wanted: Bool) {
+        guard wanted != wantsRead, !closed else { return }
+        wantsRead = wanted
+        loop.modify(token, readable: wantsRead, writable: wantsWrite)
     }
 
     // MARK: - Time and closing

@@ -97,6 +97,38 @@ struct PushPullTests {
         pull.close()
     }
 
+    @Test("a stalled PULL bounds what a fast PUSH can queue, and nothing is lost when it resumes")
+    func stalledConsumerBoundsMemory() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let pull = try context.socket(.pull, options: Self.options { $0.receiveHighWaterMark = 10 })
+        let push = try context.socket(.push, options: Self.options { $0.sendHighWaterMark = 10 })
+        try push.connect(try pull.bind("tcp://127.0.0.1:*"))
+        #expect(push.waitForPeers(1, timeout: .seconds(5)))
+        let payload = [UInt8](repeating: 1, count: 1024)
+        var sent = 0
+        var idle = 0
+        // Send until the send side reports would-block for a while (the kernel buffers are full too).
+        while idle < 50 && sent < 100_000 {
+            if try push.trySend(Message(payload + withUnsafeBytes(of: UInt32(sent)) { Array($0) })) {
+                sent += 1
+                idle = 0
+            } else {
+                idle += 1
+                usleep(2_000)
+            }
+        }
+        #expect(sent < 20_000, "queues are bounded: \(sent) messages of 1 KiB were accepted")
+        for index in 0..<sent {
+            let message = try pull.receive()
+            let tag = message.frames[0].suffix(4).withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+            #expect(tag == UInt32(index))
+            if tag != UInt32(index) { break }
+        }
+        push.close()
+        pull.close()
+    }
+
     @Test("a bind to a taken port is a clear error")
     func bindTaken() throws {
         let context = try Context()
