@@ -115,6 +115,17 @@ public final class Socket: @unchecked Sendable {
         }
     }
 
+    /// Waits until no peer is connected (after at least one was), up to `timeout`.
+    public func waitUntilDisconnected(timeout: Duration) {
+        let deadline = EventLoop.now() + timeout
+        lock.withLock {
+            while pipes.contains(where: { !$0.isClosed }) {
+                if closed || deadline <= EventLoop.now() { return }
+                _ = lock.wait(until: deadline.nanoseconds)
+            }
+        }
+    }
+
     // MARK: - Sending (PUSH)
 
     /// Sends a message, blocking while no peer has room, up to the send timeout.
