@@ -42,7 +42,7 @@ public final class Pipe: @unchecked Sendable {
         let wasEmpty = outbound.isEmpty
         outbound.push(message)
         if wasEmpty {
-            loop.execute { [weak self] in self?.session?.pullOutbound() }
+            loop.execute { [self] in self.session?.pullOutbound() }  // strong: a weak capture would give every Pipe a side table and slow refcounting
         }
     }
 
@@ -51,7 +51,7 @@ public final class Pipe: @unchecked Sendable {
         guard let message = inbound.pop() else { return nil }
         if readingPaused, receiveHighWaterMark == 0 || inbound.count < receiveHighWaterMark {
             readingPaused = false
-            loop.execute { [weak self] in self?.session?.resumeReading() }
+            loop.execute { [self] in self.session?.resumeReading() }
         }
         return message
     }

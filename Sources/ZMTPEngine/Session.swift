@@ -123,7 +123,8 @@ final class StreamSession: EventHandler {
     }
 
     private func drainEvents() throws(ZMTPError) {
-        var delivered = false
+        // Messages are handed to the pipe in one batch per read: one lock round trip, not one per message.
+        var batch: [Message] = []
         while let event = connection.nextEvent() {
             switch event {
             case .handshakeCompleted(let info):
@@ -131,14 +132,7 @@ final class StreamSession: EventHandler {
                 owner?.pipeActivated(pipe)
                 pullOutbound()
             case .message(let message):
-                let full = pipe.lock.withLock { () -> Bool in
-                    pipe.inbound.push(message)
-                    let full = pipe.receiveHighWaterMark != 0 && pipe.inbound.count >= pipe.receiveHighWaterMark
-                    if full { pipe.readingPaused = true }
-                    return full
-                }
-                delivered = true
-                _ = full  // reading stops at the next read; this read's messages are all kept
+                batch.append(message)
             case .authenticationRequested(let request):
                 let reply = authenticate?(request)
                     ?? ZAPReply(requestID: request.requestID, status: .success, statusText: "OK")
@@ -151,7 +145,15 @@ final class StreamSession: EventHandler {
                 break  // pub/sub and monitor events arrive with issue 5
             }
         }
-        if delivered { owner?.pipeChanged(pipe) }
+        guard !batch.isEmpty else { return }
+        pipe.lock.withLock {
+            for message in batch { pipe.inbound.push(message) }
+            // Reading stops at the next read; this read's messages are all kept (bounded by one read).
+            if pipe.receiveHighWaterMark != 0 && pipe.inbound.count >= pipe.receiveHighWaterMark {
+                pipe.readingPaused = true
+            }
+        }
+        owner?.pipeChanged(pipe)
     }
 
     /// Called (loop thread) when the socket made room in a paused inbound queue.
@@ -166,19 +168,34 @@ final class StreamSession: EventHandler {
     /// Moves queued messages from the pipe into the connection, then writes (loop thread).
     func pullOutbound() {
         guard !closed, connection.isHandshakeComplete else { return }
+        guard moveOutbound() else { return }
+        flush()
+    }
+
+    /// Moves messages from the pipe into the connection while less than ``maxBufferedOctets`` wait for
+    /// the kernel, taking up to 256 per lock round trip. Returns false if the session closed.
+    @discardableResult
+    private func moveOutbound() -> Bool {
         var moved = false
         while connection.outbound.count < Self.maxBufferedOctets {
-            guard let message = pipe.lock.withLock({ pipe.outbound.pop() }) else { break }
-            do throws(ZMTPError) {
-                try connection.send(message)
-            } catch {
-                close(error.description)
-                return
+            let batch = pipe.lock.withLock { () -> [Message] in
+                var batch: [Message] = []
+                while batch.count < 256, let message = pipe.outbound.pop() { batch.append(message) }
+                return batch
+            }
+            if batch.isEmpty { break }
+            for message in batch {
+                do throws(ZMTPError) {
+                    try connection.send(message)
+                } catch {
+                    close(error.description)
+                    return false
+                }
             }
             moved = true
         }
         if moved { owner?.pipeChanged(pipe) }
-        flush()
+        return true
     }
 
     private func flush() {
@@ -201,21 +218,11 @@ final class StreamSession: EventHandler {
                 connection.outbound.consume(count)
             }
             if connection.outbound.count < Self.maxBufferedOctets / 2, pipe.lock.withLock({ !pipe.outbound.isEmpty }) {
-                pullOutboundWithoutFlush()
+                guard moveOutbound() else { return }
             }
         }
         setWantsWrite(false)
         if connection.isClosed { close(connection.closeError?.description) }
-    }
-
-    private func pullOutboundWithoutFlush() {
-        var moved = false
-        while connection.outbound.count < Self.maxBufferedOctets {
-            guard let message = pipe.lock.withLock({ pipe.outbound.pop() }) else { break }
-            do throws(ZMTPError) { try connection.send(message) } catch { return }
-            moved = true
-        }
-        if moved { owner?.pipeChanged(pipe) }
     }
 
     private func setWantsWrite(_ wanted: Bool) {
@@ -236,8 +243,9 @@ final class StreamSession: EventHandler {
         if let timer { loop.cancel(timer) }
         timer = nil
         guard !closed, let deadline = connection.nextDeadline else { return }
-        timer = loop.schedule(at: deadline) { [weak self] in
-            guard let self else { return }
+        // Strong capture (close() cancels the timer): a weak one would put the session's refcount in
+        // a side table, which costs on every retain of this hot object.
+        timer = loop.schedule(at: deadline) { [self] in
             self.timer = nil
             do throws(ZMTPError) {
                 try self.connection.handleTimeout(now: EventLoop.now())
