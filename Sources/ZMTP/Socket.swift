@@ -264,7 +264,7 @@ public final class Socket: @unchecked Sendable {
     func makePipe(loop: EventLoop) -> Pipe {
         Pipe(
             lock: lock, loop: loop, sendHighWaterMark: options.sendHighWaterMark,
-            receiveHighWaterMark: options.receiveHighWaterMark)
+            receiveHighWaterMark: options.receiveHighWaterMark, discardsInbound: type == .push)
     }
 
     func authenticate(_ request: ZAPRequest) -> ZAPReply {

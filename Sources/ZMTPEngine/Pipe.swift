@@ -11,6 +11,9 @@ public final class Pipe: @unchecked Sendable {
     public let lock: ConditionLockHandle
     public let sendHighWaterMark: Int
     public let receiveHighWaterMark: Int
+    /// Drop what the peer sends (a PUSH receives nothing; RFC 30), so a misbehaving peer can neither
+    /// fill a queue nor stall the connection.
+    public let discardsInbound: Bool
     /// The peer, once its handshake completed (guarded by `lock`).
     public internal(set) var peer: PeerInfo?
     /// Set when the connection is gone; the socket drops the pipe (guarded by `lock`).
@@ -22,7 +25,11 @@ public final class Pipe: @unchecked Sendable {
     weak var session: StreamSession?
     let loop: EventLoop
 
-    public init(lock: ConditionLockHandle, loop: EventLoop, sendHighWaterMark: Int, receiveHighWaterMark: Int) {
+    public init(
+        lock: ConditionLockHandle, loop: EventLoop, sendHighWaterMark: Int, receiveHighWaterMark: Int,
+        discardsInbound: Bool = false
+    ) {
+        self.discardsInbound = discardsInbound
         self.lock = lock
         self.loop = loop
         self.sendHighWaterMark = sendHighWaterMark

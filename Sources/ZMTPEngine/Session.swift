@@ -132,7 +132,7 @@ final class StreamSession: EventHandler {
                 owner?.pipeActivated(pipe)
                 pullOutbound()
             case .message(let message):
-                batch.append(message)
+                if !pipe.discardsInbound { batch.append(message) }
             case .authenticationRequested(let request):
                 let reply = authenticate?(request)
                     ?? ZAPReply(requestID: request.requestID, status: .success, statusText: "OK")

@@ -71,3 +71,38 @@ struct SocketInteropTests {
         pull.close()
     }
 }
+
+@Suite("PUSH against a misbehaving peer", .timeLimit(.minutes(1)))
+struct PushDiscardTests {
+    @Test("a PUSH discards what a peer sends it and keeps serving that peer")
+    func pushDiscardsInbound() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        var options = SocketOptions()
+        options.receiveHighWaterMark = 10
+        options.sendTimeout = .seconds(10)
+        let push = try context.socket(.push, options: options)
+        let endpoint = try push.bind("tcp://127.0.0.1:*")
+        let port = UInt16(endpoint.split(separator: ":").last.map(String.init) ?? "") ?? 0
+        let socket = try LoopbackSocket.connect(port: port)
+        var peer = try Connection(configuration: ConnectionConfiguration(socketType: .pull), now: now())
+        _ = try pump(&peer, over: socket) { events in
+            events.contains { if case .handshakeCompleted = $0 { true } else { false } }
+        }
+        // A PULL has no business sending; send far more than the PUSH's receive high-water mark.
+        for index in 0..<5_000 { try peer.send(Message(withUnsafeBytes(of: UInt32(index)) { Array($0) })) }
+        try socket.sendAll(peer.takeOutbound())
+        // The PUSH must still be reading and serving this peer.
+        for index in 0..<3 { try push.send(Message([UInt8(index)])) }
+        let events = try pump(&peer, over: socket) { events in
+            events.filter { if case .message = $0 { true } else { false } }.count == 3
+        }
+        #expect(events.compactMap { if case .message(let m) = $0 { m } else { nil } } == [Message([0]), Message([1]), Message([2])])
+        // Had the PUSH queued those messages, reading would have stopped at its receive high-water mark
+        // and it would never see this disconnect.
+        socket.shutdownBoth()
+        push.waitUntilDisconnected(timeout: .seconds(3))
+        #expect(push.connectedPeers == 0)
+        push.close()
+    }
+}
