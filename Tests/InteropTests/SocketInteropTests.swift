@@ -106,3 +106,86 @@ struct PushDiscardTests {
         push.close()
     }
 }
+
+@Suite("Socket interop with libzmq: IPv6, many peers, restarts", .serialized, .timeLimit(.minutes(1)))
+struct SocketInteropMoreTests {
+    static func options() -> SocketOptions {
+        var options = SocketOptions()
+        options.receiveTimeout = .seconds(10)
+        options.sendTimeout = .seconds(10)
+        options.linger = .seconds(5)
+        options.ipv6 = true
+        return options
+    }
+
+    @Test("our PUSH reaches a libzmq PULL on [::1]")
+    func ipv6() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let peer = try PythonPeer(["pull-bind-ipv6"])
+        let push = try context.socket(.push, options: Self.options())
+        try push.connect("tcp://[::1]:\(try peer.boundPort())")
+        for message in expectedMessages { try push.send(message) }
+        for message in expectedMessages { #expect(try peer.received() == message.frames) }
+        #expect(peer.waitStatus() == 0)
+        push.close()
+    }
+
+    @Test("our PUSH round-robins evenly over three libzmq PULLs")
+    func roundRobinOverLibzmqPeers() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let peer = try PythonPeer(["many-pulls", "3", "30"])
+        let line = try peer.readLine()
+        let ports = line.split(separator: " ").dropFirst()
+        let push = try context.socket(.push, options: Self.options())
+        for port in ports { try push.connect("tcp://127.0.0.1:\(port)") }
+        #expect(push.waitForPeers(3, timeout: .seconds(5)))
+        for index in 0..<30 { try push.send(Message([UInt8(index)])) }
+        #expect(try peer.readLine() == "COUNTS 10 10 10")
+        #expect(peer.waitStatus() == 0)
+        push.close()
+    }
+
+    @Test("our PULL fair-queues four libzmq PUSHes, keeping each one's order")
+    func fairQueueOverLibzmqPeers() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let pull = try context.socket(.pull, options: Self.options())
+        let endpoint = try pull.bind("tcp://127.0.0.1:*")
+        let peer = try PythonPeer(["many-pushes", endpoint, "4", "50"])
+        var sequences: [[UInt8]] = Array(repeating: [], count: 4)
+        for _ in 0..<200 {
+            let frame = try pull.receive().frames[0]
+            sequences[Int(frame[0])].append(frame[1])
+        }
+        for sequence in sequences { #expect(sequence == (0..<50).map(UInt8.init)) }
+        #expect(try peer.readLine() == "SENT")
+        #expect(peer.waitStatus() == 0)
+        pull.close()
+    }
+
+    @Test("our PUSH reconnects when the libzmq PULL restarts on the same endpoint")
+    func reconnectAfterRestart() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        // Find a free port, then let each peer bind it in turn.
+        let probe = try LoopbackListener()
+        let endpoint = "tcp://127.0.0.1:\(probe.port)"
+        _ = consume probe
+        let first = try PythonPeer(["pull-bind-at", endpoint])
+        #expect(try first.readLine() == "BOUND")
+        let push = try context.socket(.push, options: Self.options())
+        try push.connect(endpoint)
+        for message in expectedMessages { try push.send(message) }
+        for message in expectedMessages { #expect(try first.received() == message.frames) }
+        #expect(first.waitStatus() == 0)
+        push.waitUntilDisconnected(timeout: .seconds(5))
+        let second = try PythonPeer(["pull-bind-at", endpoint])
+        #expect(try second.readLine() == "BOUND")
+        for message in expectedMessages { try push.send(message) }
+        for message in expectedMessages { #expect(try second.received() == message.frames) }
+        #expect(second.waitStatus() == 0)
+        push.close()
+    }
+}

@@ -110,6 +110,50 @@ def main():
             for _ in expected_messages():
                 frames = sock.recv_multipart()
                 print(f"RECV {hexframes(frames)}", flush=True)
+        elif mode == "pull-bind-ipv6":
+            # libzmq PULL on an ephemeral [::1] port; receives the expected messages.
+            sock = ctx.socket(zmq.PULL)
+            sock.setsockopt(zmq.IPV6, 1)
+            sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
+            sock.setsockopt(zmq.LINGER, 0)
+            port = sock.bind_to_random_port("tcp://[::1]")
+            print(f"PORT {port}", flush=True)
+            for _ in expected_messages():
+                frames = sock.recv_multipart()
+                print(f"RECV {hexframes(frames)}", flush=True)
+        elif mode == "many-pulls":
+            # argv[2] libzmq PULLs on ephemeral ports (printed on one line); counts what each receives
+            # until argv[3] messages arrived in total, then prints "COUNTS n1 n2 ...".
+            n, total = int(sys.argv[2]), int(sys.argv[3])
+            socks = [ctx.socket(zmq.PULL) for _ in range(n)]
+            ports = [s.bind_to_random_port("tcp://127.0.0.1") for s in socks]
+            print("PORTS " + " ".join(map(str, ports)), flush=True)
+            poller = zmq.Poller()
+            for s in socks:
+                poller.register(s, zmq.POLLIN)
+            counts = [0] * n
+            while sum(counts) < total:
+                ready = dict(poller.poll(TIMEOUT_MS))
+                if not ready:
+                    print("TIMEOUT", flush=True)
+                    return 3
+                for i, s in enumerate(socks):
+                    if s in ready:
+                        s.recv_multipart()
+                        counts[i] += 1
+            print("COUNTS " + " ".join(map(str, counts)), flush=True)
+        elif mode == "many-pushes":
+            # argv[3] libzmq PUSHes connect to argv[2]; each sends argv[4] messages [peer, seq].
+            n, each = int(sys.argv[3]), int(sys.argv[4])
+            socks = [ctx.socket(zmq.PUSH) for _ in range(n)]
+            for s in socks:
+                s.connect(sys.argv[2])
+            for seq in range(each):
+                for i, s in enumerate(socks):
+                    s.send(bytes([i, seq]))
+            for s in socks:
+                s.close(linger=TIMEOUT_MS)
+            print("SENT", flush=True)
         elif mode == "push-connect":
             # We are libzmq's PUSH connecting to a Swift listener.
             sock = ctx.socket(zmq.PUSH)
