@@ -46,17 +46,19 @@ final class PythonPeer {
     func readLine(timeout: Double = 15) throws -> String {
         let fd = stdoutPipe.fileHandleForReading.fileDescriptor
         let deadline = Date().addingTimeInterval(timeout)
+        var scanned = 0  // octets of `buffered` known to hold no newline (long lines arrive in many reads)
         while true {
-            if let newline = buffered.firstIndex(of: UInt8(ascii: "\n")) {
+            if let newline = buffered[scanned...].firstIndex(of: UInt8(ascii: "\n")) {
                 let line = String(decoding: buffered[..<newline], as: UTF8.self)
                 buffered.removeFirst(newline + 1)
                 return line
             }
+            scanned = buffered.count
             let remaining = deadline.timeIntervalSinceNow
             guard remaining > 0 else { throw InteropFailure("python peer said nothing for \(timeout) s") }
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&pfd, 1, Int32(remaining * 1000)) > 0 else { continue }
-            var chunk = [UInt8](repeating: 0, count: 4096)
+            var chunk = [UInt8](repeating: 0, count: 1 << 20)
             let n = read(fd, &chunk, chunk.count)
             guard n > 0 else { throw InteropFailure("python peer exited (status \(waitStatus()))") }
             buffered += chunk[0..<n]
@@ -241,6 +243,6 @@ func now() -> MonotonicInstant {
 let expectedMessages: [Message] = [
     Message(Array("log-write".utf8), Array("conn".utf8), [0, 1, 2]),
     Message([]),
-    Message([UInt8](repeating: UInt8(ascii: "x"), count: 100_000)),
+    Message([UInt8](repeating: UInt8(ascii: "x"), count: 1_200_000)),  // over 1 MiB: a long frame spread over many reads
     Message(Array("last".utf8)),
 ]

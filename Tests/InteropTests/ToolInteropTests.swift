@@ -37,17 +37,17 @@ struct ToolInteropTests {
     func pullPrintsLibzmqMessages() throws {
         let (process, output, endpoint) = try Self.start(["pull", "--bind", "tcp://127.0.0.1:*", "--count", "4"])
         let peer = try PythonPeer(["push-connect", endpoint])
-        // Read stdout to its end first: a 100 kB line does not fit in a pipe.
+        // Read stdout to its end first: a 1.2 MB line does not fit in a pipe.
         let lines = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             .split(separator: "\n", omittingEmptySubsequences: false)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         #expect(try peer.readLine() == "SENT")
-        // expected_messages(): a 3-frame message, an empty frame, 100 kB of "x", "last".
+        // expected_messages(): a 3-frame message, an empty frame, 1.2 MB of "x", "last".
         #expect(lines.count == 5)
         #expect(lines[0] == "log-write\tconn\t\u{0}\u{1}\u{2}")
         #expect(lines[1] == "")
-        #expect(lines[2].count == 100_000)
+        #expect(lines[2].count == 1_200_000)
         #expect(lines[3] == "last")
         _ = peer.waitStatus()
 
@@ -71,7 +71,7 @@ struct ToolInteropTests {
         process.standardInput = input
         try process.run()
         var lines = "[\"6c6f672d7772697465\",\"636f6e6e\",\"000102\"]\n[\"\"]\n"
-        lines += "[\"" + String(repeating: "78", count: 100_000) + "\"]\n[\"6c617374\"]\n"
+        lines += "[\"" + String(repeating: "78", count: 1_200_000) + "\"]\n[\"6c617374\"]\n"
         input.fileHandleForWriting.write(Data(lines.utf8))
         try input.fileHandleForWriting.close()
         for message in expectedMessages { #expect(try peer.received() == message.frames) }

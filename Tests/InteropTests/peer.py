@@ -25,11 +25,11 @@ def announce(sock):
 
 
 def expected_messages():
-    """The messages both directions exchange: multipart, empty frames, a 100 kB frame."""
+    """The messages both directions exchange: multipart, empty frames, a 1.2 MB frame (over 1 MiB)."""
     return [
         [b"log-write", b"conn", b"\x00\x01\x02"],
         [b""],
-        [b"x" * 100_000],
+        [b"x" * 1_200_000],
         [b"last"],
     ]
 
