@@ -160,6 +160,23 @@ enum Interrupt {
     static var isRequested: Bool { requested != 0 }
 }
 
+/// Runs `body` with a socket of `type` bound/connected per `endpoints`, stopping cleanly on
+/// SIGINT/SIGTERM; the socket is closed (with its linger) and the context shut down afterwards.
+func withSocket(
+    _ type: SocketType, endpoints: EndpointFlags, flags: SocketFlags, adjust: (inout SocketOptions) -> Void,
+    _ body: (Socket) throws -> Void
+) throws {
+    Interrupt.install()
+    let context = try Context()
+    defer { context.shutdown() }
+    var options = try flags.options()
+    adjust(&options)
+    let socket = try context.socket(type, options: options)
+    defer { socket.close() }
+    do { try endpoints.apply(to: socket) } catch let error as SocketError { throw ToolError(error.description) }
+    try body(socket)
+}
+
 struct Pull: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Receive messages on a PULL socket and print one line per message.",
@@ -172,23 +189,18 @@ struct Pull: ParsableCommand {
     var format: MessageFormat = .text
 
     func run() throws {
-        Interrupt.install()
-        let context = try Context()
-        defer { context.shutdown() }
-        var options = try socket.options()
-        options.receiveTimeout = .milliseconds(100)
-        let pull = try context.socket(.pull, options: options)
-        defer { pull.close() }
-        do { try endpoints.apply(to: pull) } catch let error as SocketError { throw ToolError(error.description) }
-        var received = 0
-        while count.map({ received < $0 }) ?? true, !Interrupt.isRequested {
-            do {
-                let message = try pull.receive()
-                print(format.render(message))
-                fflush(nil)  // every line reaches a pipe at once
-                received += 1
-            } catch SocketError.timedOut {
-                continue
+        // A short receive timeout so that a signal is noticed promptly.
+        try withSocket(.pull, endpoints: endpoints, flags: socket, adjust: { $0.receiveTimeout = .milliseconds(100) }) { pull in
+            var received = 0
+            while count.map({ received < $0 }) ?? true, !Interrupt.isRequested {
+                do {
+                    let message = try pull.receive()
+                    print(format.render(message))
+                    fflush(nil)  // every line reaches a pipe at once
+                    received += 1
+                } catch SocketError.timedOut {
+                    continue
+                }
             }
         }
     }
@@ -205,22 +217,16 @@ struct Push: ParsableCommand {
     var format: MessageFormat = .text
 
     func run() throws {
-        Interrupt.install()
-        let context = try Context()
-        defer { context.shutdown() }
-        var options = try socket.options()
-        options.sendTimeout = .milliseconds(100)
-        let push = try context.socket(.push, options: options)
-        defer { push.close() }
-        do { try endpoints.apply(to: push) } catch let error as SocketError { throw ToolError(error.description) }
-        while !Interrupt.isRequested, let line = readLine() {
-            let message = try format.parse(line)
-            while !Interrupt.isRequested {
-                do {
-                    try push.send(message)
-                    break
-                } catch SocketError.timedOut {
-                    continue
+        try withSocket(.push, endpoints: endpoints, flags: socket, adjust: { $0.sendTimeout = .milliseconds(100) }) { push in
+            while !Interrupt.isRequested, let line = readLine() {
+                let message = try format.parse(line)
+                while !Interrupt.isRequested {
+                    do {
+                        try push.send(message)
+                        break
+                    } catch SocketError.timedOut {
+                        continue
+                    }
                 }
             }
         }
