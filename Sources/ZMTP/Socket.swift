@@ -26,8 +26,8 @@ public final class Socket: @unchecked Sendable {
     private var nextInbound = 0
     private var closed = false
     /// Loop thread only.
-    private var listeners: [Listener] = []
-    private var connectors: [Connector] = []
+    private var listeners: [(endpoint: String, listener: Listener)] = []
+    private var connectors: [(endpoint: String, connector: Connector)] = []
     private lazy var bridge = SocketBridge(socket: self)
 
     init(type: SocketType, options: SocketOptions, loop: EventLoop) {
@@ -51,7 +51,7 @@ public final class Socket: @unchecked Sendable {
         }
         try runOnLoop { () throws(EngineError) in
             try listener.start()
-            self.listeners.append(listener)
+            self.listeners.append((endpoint, listener))
         }
         return listener.boundEndpoint.description
     }
@@ -61,8 +61,32 @@ public final class Socket: @unchecked Sendable {
         let parsed = try parse(endpoint)
         let connector = Connector(endpoint: parsed, options: transportOptions, loop: loop, factory: bridge)
         try runOnLoop { () throws(EngineError) in
-            self.connectors.append(connector)
+            self.connectors.append((endpoint, connector))
             connector.start()
+        }
+    }
+
+    /// Stops listening on an endpoint given to ``bind(_:)`` (as given, or as returned). Connections
+    /// already accepted stay open.
+    /// - Throws: ``SocketError/endpoint(_:)`` when nothing is bound there.
+    public func unbind(_ endpoint: String) throws {
+        try runOnLoop { () throws(EngineError) in
+            let matches = self.listeners.filter { $0.endpoint == endpoint || $0.listener.boundEndpoint.description == endpoint }
+            guard !matches.isEmpty else { throw EngineError("not bound to \(endpoint)") }
+            for match in matches { match.listener.stop() }
+            self.listeners.removeAll { entry in matches.contains { $0.listener === entry.listener } }
+        }
+    }
+
+    /// Stops connecting to an endpoint given to ``connect(_:)`` and closes that connection; messages
+    /// still queued for it are dropped.
+    /// - Throws: ``SocketError/endpoint(_:)`` when there is no such connection.
+    public func disconnect(_ endpoint: String) throws {
+        try runOnLoop { () throws(EngineError) in
+            let matches = self.connectors.filter { $0.endpoint == endpoint || $0.connector.endpoint.description == endpoint }
+            guard !matches.isEmpty else { throw EngineError("not connected to \(endpoint)") }
+            for match in matches { match.connector.stop() }
+            self.connectors.removeAll { entry in matches.contains { $0.connector === entry.connector } }
         }
     }
 
@@ -223,8 +247,8 @@ public final class Socket: @unchecked Sendable {
         if alreadyClosed { return }
         lock.broadcast()
         try? runOnLoop {
-            for listener in self.listeners { listener.stop() }
-            for connector in self.connectors { connector.stop() }
+            for entry in self.listeners { entry.listener.stop() }
+            for entry in self.connectors { entry.connector.stop(closingConnection: false) }  // linger first
             self.listeners.removeAll()
             self.connectors.removeAll()
         }

@@ -52,10 +52,12 @@ enum SocketSetup {
     }
 
     /// Starts a session on an established stream socket (loop thread).
+    /// Returns the session's pipe, or nil when no connection could be set up.
+    @discardableResult
     static func startSession(
         fd: consuming FileDescriptor, role: MechanismRole, loop: EventLoop, factory: any ConnectionFactory,
         onClose: ((String?) -> Void)?
-    ) {
+    ) -> Pipe? {
         let raw = fd.raw
         let address = SocketAddress.peer(of: raw)
         let peerAddress = address.map { $0.family == AF_UNIX ? "" : $0.host } ?? ""
@@ -65,7 +67,7 @@ enum SocketSetup {
             connection = try Connection(configuration: configuration, mechanism: mechanism, now: EventLoop.now())
         } catch {
             onClose?(error.description)
-            return  // fd closes here
+            return nil  // fd closes here
         }
         let pipe = factory.makePipe(loop: loop)
         let session = StreamSession(loop: loop, fd: fd, connection: connection, pipe: pipe, owner: factory.pipeOwner)
@@ -74,6 +76,7 @@ enum SocketSetup {
         }
         session.onClose = onClose
         session.start()
+        return pipe
     }
 }
 
@@ -175,6 +178,8 @@ public final class Connector: EventHandler, @unchecked Sendable {
     private var token: UInt64 = 0
     private var delay: Duration
     private var stopped = false
+    /// The pipe of the current connection, to close it on ``stop()``.
+    private var current: Pipe?
 
     public init(endpoint: Endpoint, options: TransportOptions, loop: EventLoop, factory: any ConnectionFactory) {
         self.loop = loop
@@ -187,11 +192,14 @@ public final class Connector: EventHandler, @unchecked Sendable {
     /// Starts connecting (loop thread).
     public func start() { attempt() }
 
-    /// Stops reconnecting (loop thread); an established session is closed by its socket.
-    public func stop() {
+    /// Stops reconnecting (loop thread). With `closingConnection`, the current connection is closed
+    /// too; a socket that is closing leaves it open so that linger can flush it.
+    public func stop(closingConnection: Bool = true) {
         stopped = true
         if pending != nil { loop.deregister(token) }
         pending = nil
+        if closingConnection { current?.closeSession() }
+        current = nil
     }
 
     private func attempt() {
@@ -254,7 +262,8 @@ public final class Connector: EventHandler, @unchecked Sendable {
     private func established(_ fd: consuming FileDescriptor) {
         guard let factory else { return }
         delay = options.reconnectInterval
-        SocketSetup.startSession(fd: fd, role: .client, loop: loop, factory: factory) { [weak self] _ in
+        current = SocketSetup.startSession(fd: fd, role: .client, loop: loop, factory: factory) { [weak self] _ in
+            self?.current = nil
             self?.retryLater()
         }
     }

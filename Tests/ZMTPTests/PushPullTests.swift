@@ -129,6 +129,32 @@ struct PushPullTests {
         pull.close()
     }
 
+    @Test("disconnect closes the connection and stops reconnecting; unbind stops accepting")
+    func disconnectAndUnbind() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let pull = try context.socket(.pull, options: Self.options())
+        let endpoint = try pull.bind("tcp://127.0.0.1:*")
+        let push = try context.socket(.push, options: Self.options { $0.sendTimeout = .milliseconds(300) })
+        try push.connect(endpoint)
+        try push.send(Message([1]))
+        #expect(try pull.receive() == Message([1]))
+        try push.disconnect(endpoint)
+        push.waitUntilDisconnected(timeout: .seconds(2))
+        #expect(push.connectedPeers == 0)
+        pull.waitUntilDisconnected(timeout: .seconds(2))
+        #expect(pull.connectedPeers == 0, "the PULL side sees the connection go")
+        #expect(throws: SocketError.timedOut) { try push.send(Message([2])) }
+        #expect(throws: SocketError.self) { try push.disconnect(endpoint) }
+
+        try pull.unbind(endpoint)
+        let late = try context.socket(.push, options: Self.options())
+        try late.connect(endpoint)
+        #expect(!late.waitForPeers(1, timeout: .milliseconds(500)), "nothing accepts after unbind")
+        #expect(throws: SocketError.self) { try pull.unbind(endpoint) }
+        for socket in [push, pull, late] { socket.close() }
+    }
+
     @Test("a bind to a taken port is a clear error")
     func bindTaken() throws {
         let context = try Context()
