@@ -221,18 +221,24 @@ public final class Socket: @unchecked Sendable {
     /// Fair queue: the next pipe in turn that has a message (lock held). A closed pipe is kept until
     /// its last received message was taken, so nothing read before a disconnect is lost.
     private func nextInboundMessage() -> Message? {
-        pipes.removeAll { $0.isClosed && $0.pendingInbound == 0 }
-        if nextInbound >= pipes.count { nextInbound = 0 }
-        if nextOutbound >= pipes.count { nextOutbound = 0 }
         guard !pipes.isEmpty else { return nil }
         for offset in 0..<pipes.count {
             let index = (nextInbound + offset) % pipes.count
-            if let message = pipes[index].dequeue() {
+            let pipe = pipes[index]
+            if let message = pipe.dequeue() {
                 nextInbound = (index + 1) % pipes.count
+                if pipe.isClosed && pipe.pendingInbound == 0 { remove(pipe) }  // its last message
                 return message
             }
         }
         return nil
+    }
+
+    /// Drops a pipe and keeps the round-robin cursors in range (lock held).
+    private func remove(_ pipe: Pipe) {
+        pipes.removeAll { $0 === pipe }
+        if nextOutbound >= pipes.count { nextOutbound = 0 }
+        if nextInbound >= pipes.count { nextInbound = 0 }
     }
 
     // MARK: - Closing
@@ -308,12 +314,9 @@ public final class Socket: @unchecked Sendable {
 
     func pipeClosed(_ pipe: Pipe, error: String?) {
         lock.withLock {
-            // Messages already received stay deliverable only while the pipe is listed; libzmq drops
-            // a dead peer's pending inbound messages too, but only after they were read. Keep it simple:
-            // drop the pipe once it holds nothing.
-            if pipe.pendingInbound == 0 { pipes.removeAll { $0 === pipe } }
-            if nextOutbound >= pipes.count { nextOutbound = 0 }
-            if nextInbound >= pipes.count { nextInbound = 0 }
+            // A closed pipe with unread messages stays listed until they are taken
+            // (nextInboundMessage removes it then), so nothing received before a disconnect is lost.
+            if pipe.pendingInbound == 0 { remove(pipe) }
         }
         lock.broadcast()
     }

@@ -22,9 +22,7 @@ extension FuzzHarness {
         }
     }
 
-    /// CURVE server fed by an attacker client. Invariants: errors are the peer's and close the
-    /// connection; the outcome does not depend on how the bytes are split; what the server sends an
-    /// unauthenticated client stays small (greeting, WELCOME, READY or ERROR, and replies to traffic).
+    /// CURVE server fed by an attacker client, checked by ``compareSplits(_:make:allowed:sendBound:)``.
     public static func curveServer(_ data: [UInt8]) -> String? {
         guard let first = data.first, let keys = CurveFuzzKeys.keys(insecure: first & 1 == 0) else { return nil }
         let input = Array(data.dropFirst())
@@ -126,6 +124,10 @@ extension FuzzHarness {
         }
     }
 
+    /// The invariants shared by the handshake harnesses: every error is the peer's and closes the
+    /// connection; the outcome (events and error) does not depend on how the bytes were split; the
+    /// handshake completes at most once and before any traffic; what we send stays under `sendBound`
+    /// plus a small reply per PING.
     static func compareSplits(
         _ input: [UInt8], make: () throws(ZMTPError) -> Connection, allowed: (any ZAPHandler)?, sendBound: Int
     ) -> String? {
@@ -136,6 +138,20 @@ extension FuzzHarness {
         if let problem = outcomes.compactMap(\.problem).first { return problem }
         for other in outcomes.dropFirst() where other.events != outcomes[0].events || other.error != outcomes[0].error {
             return "outcome depends on split: \(outcomes[0]) vs \(other)"
+        }
+        let events = outcomes[0].events
+        let handshakes = events.indices.filter {
+            if case .handshakeCompleted = events[$0] { return true } else { return false }
+        }
+        if handshakes.count > 1 { return "handshake completed twice" }
+        let firstMessage = events.firstIndex {
+            switch $0 {
+            case .message, .subscribe, .cancel, .ping, .pong: return true
+            case .handshakeCompleted, .authenticationRequested: return false
+            }
+        }
+        if let firstMessage, handshakes.first.map({ $0 > firstMessage }) ?? true {
+            return "traffic event before handshake completion"
         }
         return nil
     }

@@ -68,30 +68,18 @@ public enum FuzzHarness {
     public enum Role: Sendable { case server, client }
 
     /// Greeting + NULL handshake + traffic with attacker-controlled bytes, our side playing `role`
-    /// (server: an accepting XPUB that answers READY; client: a connecting PUSH that sends READY first). Invariants: every error is
-    /// blamed on the peer and closes the connection; the outcome (events and error) does not depend on
-    /// how the bytes were split; the handshake completes at most once and before any message; our
-    /// outbound bytes stay small (greeting, READY, PONGs and one ERROR).
+    /// (server: an accepting XPUB that answers READY; client: a connecting PUSH that sends READY first).
+    /// The invariants are those of ``compareSplits(_:make:allowed:sendBound:)``.
     public static func nullHandshake(_ data: [UInt8], role: Role) -> String? {
         let socketType: SocketType = role == .server ? .xpub : .push
         let mechanismRole: MechanismRole = role == .server ? .server : .client
-        let whole = driveConnection(data, socketType: socketType, role: mechanismRole, chunking: .whole)
-        let bytewise = driveConnection(data, socketType: socketType, role: mechanismRole, chunking: .bytewise)
-        let chunked = driveConnection(
-            data, socketType: socketType, role: mechanismRole, chunking: .chunks(seed: data.last ?? 0))
-        if let problem = whole.problem ?? bytewise.problem ?? chunked.problem { return problem }
-        guard whole.events == bytewise.events, whole.error == bytewise.error else {
-            return "outcome depends on split: \(whole) vs \(bytewise)"
+        let make = { () throws(ZMTPError) -> Connection in
+            try Connection(
+                configuration: ConnectionConfiguration(socketType: socketType, maxMessageSize: 1 << 16),
+                mechanism: NullMechanism(role: mechanismRole), now: .zero)
         }
-        guard whole.events == chunked.events, whole.error == chunked.error else {
-            return "outcome depends on split: \(whole) vs \(chunked)"
-        }
-        let handshakes = whole.events.indices.filter {
-            if case .handshakeCompleted = whole.events[$0] { return true } else { return false }
-        }
-        if handshakes.count > 1 { return "handshake completed twice" }
-        if !whole.events.isEmpty, handshakes.first != 0 { return "event before handshake completion" }
-        return nil
+        // Greeting (64) + READY (small) + one ERROR (<= 2 + 6 + 256).
+        return compareSplits(data, make: make, allowed: nil, sendBound: 64 + 512 + 300)
     }
 
     /// Metadata: a property list that decodes re-encodes to exactly the same octets (the encoding is
@@ -207,42 +195,5 @@ public enum FuzzHarness {
         var error: ZMTPError.Code?
         var problem: String?
         var description: String { "\(events.count) events, error \(error.map(\.name) ?? "none")" }
-    }
-
-    static func driveConnection(
-        _ data: [UInt8], socketType: SocketType, role: MechanismRole, chunking: Chunking
-    ) -> ConnectionOutcome {
-        var outcome = ConnectionOutcome()
-        let configuration = ConnectionConfiguration(socketType: socketType, maxMessageSize: 1 << 16)
-        var connection: Connection
-        do throws(ZMTPError) {
-            connection = try Connection(configuration: configuration, mechanism: NullMechanism(role: role), now: .zero)
-        } catch {
-            outcome.problem = "could not create a connection: \(error)"
-            return outcome
-        }
-        var sent = connection.takeOutbound().count
-        var pongs = 0
-        for piece in chunking.split(data) {
-            do throws(ZMTPError) {
-                try piece.withRawBytes { (raw: UnsafeRawBufferPointer) throws(ZMTPError) in
-                    try connection.receive(raw, now: .zero)
-                }
-            } catch {
-                outcome.error = error.code
-                if error.blame != .peer { outcome.problem = "error blamed on us: \(error)" }
-                if !connection.isClosed { outcome.problem = "error did not close the connection" }
-            }
-            while let event = connection.nextEvent() {
-                if case .ping = event { pongs += 1 }
-                outcome.events.append(event)
-            }
-            sent += connection.takeOutbound().count
-            if outcome.error != nil { break }
-        }
-        // Greeting (64) + READY (small) + one ERROR (<= 2 + 6 + 256) + PONGs (<= 2 + 5 + 16 each).
-        let bound = 64 + 512 + 300 + pongs * 23
-        if sent > bound { outcome.problem = "sent \(sent) octets, more than the \(bound) allowed" }
-        return outcome
     }
 }

@@ -53,8 +53,6 @@ enum CurveWire {
         return nonce
     }
 
-    static func longNonce(_ prefix: [UInt8], _ random: some Collection<UInt8>) -> [UInt8] { prefix + random }
-
     static func counter(_ bytes: ArraySlice<UInt8>) -> UInt64 {
         bytes.reduce(0) { $0 << 8 | UInt64($1) }
     }
@@ -90,8 +88,6 @@ enum CurveWire {
 struct CurveSession: Sendable {
     let crypto: any CurveCrypto
     let key: SecretBytes
-    let sendPrefix: [UInt8]
-    let receivePrefix: [UInt8]
     /// The nonce our next command or MESSAGE uses.
     var nextSendNonce: UInt64
     /// The last nonce the peer used (HELLO/INITIATE for a server, READY for a client).
@@ -106,8 +102,6 @@ struct CurveSession: Sendable {
     ) {
         self.crypto = crypto
         self.key = key
-        self.sendPrefix = sendPrefix
-        self.receivePrefix = receivePrefix
         self.nextSendNonce = nextSendNonce
         self.lastReceivedNonce = lastReceivedNonce
         self.sendNonce = sendPrefix + [UInt8](repeating: 0, count: 8)
