@@ -8,7 +8,8 @@ public final class Context: Sendable {
     let loops: [EventLoop]
     private let nextLoop = AtomicCounter()
 
-    /// - Parameter ioThreads: I/O threads to start (`ZMQ_IO_THREADS`, default 1).
+    /// - Parameter ioThreads: I/O threads to start (`ZMQ_IO_THREADS`, default 1). A socket spreads
+    ///   its connections over all of them.
     public init(ioThreads: Int = 1) throws {
         var loops: [EventLoop] = []
         for index in 0..<max(1, ioThreads) { loops.append(try EventLoop(name: "zmtp-io-\(index)")) }
@@ -20,8 +21,10 @@ public final class Context: Sendable {
         guard type == .push || type == .pull else {
             throw SocketError.unsupported("\(type) sockets are not implemented yet (PUSH and PULL are)")
         }
-        let loop = loops[nextLoop.next() % loops.count]
-        return Socket(type: type, options: options, loop: loop)
+        // Each socket starts its round robin over the I/O threads at a different one.
+        let first = nextLoop.next() % loops.count
+        let rotated = Array(loops[first...] + loops[..<first])
+        return Socket(type: type, options: options, loops: rotated)
     }
 
     /// Stops the I/O threads. Close every socket first (their linger runs in ``Socket/close()``).

@@ -1,3 +1,4 @@
+import Synchronization
 import ZMTPEngine
 
 #if canImport(Glibc)
@@ -7,87 +8,117 @@ import Glibc
 /// A ZeroMQ socket. PUSH and PULL so far (RFC 30, libzmq 4.3 semantics):
 ///
 /// - PUSH round-robins whole messages over the peers whose queue is below the send high-water mark;
-///   when none has room (or none is connected) ``send(_:)`` blocks up to the send timeout.
+///   when none has room (or none exists) ``send(_:)`` blocks up to the send timeout.
 /// - PULL fair-queues: it takes one message from each peer with messages waiting in turn, so one fast
 ///   sender cannot starve the others.
 /// - Multipart messages are atomic: queued, written and delivered whole.
 ///
-/// Thread safety: the socket is `Sendable`; calls from several threads are serialized by its lock.
-/// The connections themselves live on the context's I/O thread.
+/// Three ways to wait, all bounded by the same per-peer queues:
+/// - blocking ``send(_:)`` / ``receive()`` with the socket's timeouts, for code without tasks;
+/// - ``trySend(_:)`` / ``tryReceive()``, where "would block" is a value;
+/// - `try await send(_:)` and `for try await message in socket.messages`, which suspend the task
+///   instead of a thread. The sequence reads only as fast as it is iterated, so a slow consumer stops
+///   the reading from its peers at the receive high-water mark (back-pressure reaches the sender).
+///
+/// Thread safety: the socket is `Sendable`; calls from several threads or tasks are serialized by its
+/// lock. Connections live on the context's I/O threads; a socket spreads its connections over them.
 public final class Socket: @unchecked Sendable {
-    // @unchecked: every mutable field is guarded by `lock` (or touched only on `loop`'s thread, as
-    // noted).
+    // @unchecked: every mutable field is guarded by `lock`; `interest` is atomic.
     public let type: SocketType
     public let options: SocketOptions
-    let loop: EventLoop
+    /// The I/O threads this socket's connections may run on; listeners live on `loops[0]`.
+    let loops: [EventLoop]
     let lock = ConditionLockHandle()
     private var pipes: [Pipe] = []
     private var nextOutbound = 0
     private var nextInbound = 0
+    private var nextLoop = 0
     private var closed = false
-    /// Loop thread only.
     private var listeners: [(endpoint: String, listener: Listener)] = []
     private var connectors: [(endpoint: String, connector: Connector)] = []
+    /// Suspended tasks waiting for a message or for room, by id.
+    private var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    private var nextWaiter: UInt64 = 0
+    /// Pollers watching this socket.
+    private var observers: [ObjectIdentifier: PollerSignal] = [:]
+    /// `waiters.count + observers.count`, read without the lock on the I/O thread's hot path (written
+    /// with the lock held, so a waiter registered before a change is always seen after it).
+    private let interest = Atomic<Int>(0)
     private lazy var bridge = SocketBridge(socket: self)
 
-    init(type: SocketType, options: SocketOptions, loop: EventLoop) {
+    init(type: SocketType, options: SocketOptions, loops: [EventLoop]) {
         self.type = type
         self.options = options
-        self.loop = loop
+        self.loops = loops
     }
+
+    private var canSendMessages: Bool { type == .push }
+    private var canReceiveMessages: Bool { type == .pull }
 
     // MARK: - Endpoints
 
     /// Binds to `endpoint` and starts accepting; returns the endpoint actually bound (with the
     /// ephemeral port filled in for `tcp://host:*` or `:0`).
+    ///
+    /// Endpoints: `tcp://host:port` (`*` for every interface, port `*` or `0` for an ephemeral port;
+    /// IPv6 addresses in brackets need ``SocketOptions/ipv6``) and `ipc:///path`.
+    /// - Throws: ``SocketError/endpoint(_:)`` when the endpoint is malformed or cannot be bound.
     @discardableResult
     public func bind(_ endpoint: String) throws -> String {
         let parsed = try parse(endpoint)
+        let loop = loops[0]
         let listener: Listener
         do {
             listener = try Listener(endpoint: parsed, options: transportOptions, loop: loop, factory: bridge)
         } catch {
             throw SocketError.endpoint(error.message)
         }
-        try runOnLoop { () throws(EngineError) in
-            try listener.start()
-            self.listeners.append((endpoint, listener))
-        }
+        try runOnLoop(loop) { () throws(EngineError) in try listener.start() }
+        lock.withLock { listeners.append((endpoint, listener)) }
         return listener.boundEndpoint.description
     }
 
-    /// Connects to `endpoint`; the connection is made (and remade) in the background.
+    /// Connects to `endpoint`; the connection is made (and remade) in the background, so connecting
+    /// before the peer listens works.
+    ///
+    /// Unless ``SocketOptions/immediate`` is set, the peer's queue exists from now on: messages sent
+    /// before the connection is up wait in it (up to the send high-water mark), and messages not yet
+    /// handed to a connection survive a reconnect.
+    /// - Throws: ``SocketError/endpoint(_:)`` when the endpoint is malformed.
     public func connect(_ endpoint: String) throws {
         let parsed = try parse(endpoint)
-        let connector = Connector(endpoint: parsed, options: transportOptions, loop: loop, factory: bridge)
-        try runOnLoop { () throws(EngineError) in
-            self.connectors.append((endpoint, connector))
-            connector.start()
-        }
+        let loop = lock.withLock { nextConnectionLoop() }
+        let pipe = options.immediate ? nil : makePipe(loop: loop, survivesDisconnect: true)
+        let connector = Connector(endpoint: parsed, options: transportOptions, loop: loop, factory: bridge, pipe: pipe)
+        if let pipe { pipeActivated(pipe) }
+        lock.withLock { connectors.append((endpoint, connector)) }
+        try runOnLoop(loop) { () throws(EngineError) in connector.start() }
     }
 
     /// Stops listening on an endpoint given to ``bind(_:)`` (as given, or as returned). Connections
     /// already accepted stay open.
     /// - Throws: ``SocketError/endpoint(_:)`` when nothing is bound there.
     public func unbind(_ endpoint: String) throws {
-        try runOnLoop { () throws(EngineError) in
-            let matches = self.listeners.filter { $0.endpoint == endpoint || $0.listener.boundEndpoint.description == endpoint }
-            guard !matches.isEmpty else { throw EngineError("not bound to \(endpoint)") }
-            for match in matches { match.listener.stop() }
-            self.listeners.removeAll { entry in matches.contains { $0.listener === entry.listener } }
+        let matches = lock.withLock { () -> [Listener] in
+            let found = listeners.filter { $0.endpoint == endpoint || $0.listener.boundEndpoint.description == endpoint }
+            listeners.removeAll { entry in found.contains { $0.listener === entry.listener } }
+            return found.map(\.listener)
         }
+        guard !matches.isEmpty else { throw SocketError.endpoint("not bound to \(endpoint)") }
+        for listener in matches { try runOnLoop(listener.loop) { listener.stop() } }
     }
 
     /// Stops connecting to an endpoint given to ``connect(_:)`` and closes that connection; messages
     /// still queued for it are dropped.
     /// - Throws: ``SocketError/endpoint(_:)`` when there is no such connection.
     public func disconnect(_ endpoint: String) throws {
-        try runOnLoop { () throws(EngineError) in
-            let matches = self.connectors.filter { $0.endpoint == endpoint || $0.connector.endpoint.description == endpoint }
-            guard !matches.isEmpty else { throw EngineError("not connected to \(endpoint)") }
-            for match in matches { match.connector.stop() }
-            self.connectors.removeAll { entry in matches.contains { $0.connector === entry.connector } }
+        let matches = lock.withLock { () -> [Connector] in
+            let found = connectors.filter { $0.endpoint == endpoint || $0.connector.endpoint.description == endpoint }
+            connectors.removeAll { entry in found.contains { $0.connector === entry.connector } }
+            return found.map(\.connector)
         }
+        guard !matches.isEmpty else { throw SocketError.endpoint("not connected to \(endpoint)") }
+        for connector in matches { try runOnLoop(connector.loop) { connector.stop() } }
     }
 
     private func parse(_ endpoint: String) throws -> Endpoint {
@@ -110,8 +141,18 @@ public final class Socket: @unchecked Sendable {
         return transport
     }
 
-    /// Runs `body` on the loop thread and waits for it.
-    private func runOnLoop(_ body: @escaping @Sendable () throws(EngineError) -> Void) throws {
+    /// The I/O thread for the next connection, in turn (lock held).
+    private func nextConnectionLoop() -> EventLoop {
+        defer { nextLoop = (nextLoop + 1) % loops.count }
+        return loops[nextLoop]
+    }
+
+    /// Runs `body` on `loop`'s thread and waits for it.
+    private func runOnLoop(_ loop: EventLoop, _ body: @escaping @Sendable () throws(EngineError) -> Void) throws {
+        if loop.inLoop {
+            do throws(EngineError) { try body() } catch { throw SocketError.endpoint(error.message) }
+            return
+        }
         let done = ConditionLockHandle()
         let box = ResultBox()
         loop.execute {
@@ -124,14 +165,16 @@ public final class Socket: @unchecked Sendable {
         if let error = box.error { throw SocketError.endpoint(error.message) }
     }
 
+    // MARK: - Peers
+
     /// Peers whose handshake completed and whose connection is still open.
-    public var connectedPeers: Int { lock.withLock { pipes.filter { !$0.isClosed }.count } }
+    public var connectedPeers: Int { lock.withLock { pipes.count(where: \.isConnected) } }
 
     /// Waits until at least `count` peers are connected, up to `timeout`; returns whether they are.
     public func waitForPeers(_ count: Int, timeout: Duration) -> Bool {
         let deadline = EventLoop.now() + timeout
         return lock.withLock {
-            while pipes.filter({ !$0.isClosed }).count < count {
+            while pipes.count(where: \.isConnected) < count {
                 if closed || deadline <= EventLoop.now() { return false }
                 _ = lock.wait(until: deadline.nanoseconds)
             }
@@ -139,11 +182,11 @@ public final class Socket: @unchecked Sendable {
         }
     }
 
-    /// Waits until no peer is connected (after at least one was), up to `timeout`.
+    /// Waits until no peer is connected, up to `timeout`.
     public func waitUntilDisconnected(timeout: Duration) {
         let deadline = EventLoop.now() + timeout
         lock.withLock {
-            while pipes.contains(where: { !$0.isClosed }) {
+            while pipes.contains(where: \.isConnected) {
                 if closed || deadline <= EventLoop.now() { return }
                 _ = lock.wait(until: deadline.nanoseconds)
             }
@@ -153,10 +196,11 @@ public final class Socket: @unchecked Sendable {
     // MARK: - Sending (PUSH)
 
     /// Sends a message, blocking while no peer has room, up to the send timeout.
-    /// - Throws: ``SocketError/timedOut`` when the timeout passes, ``SocketError/closed``.
+    /// - Throws: ``SocketError/timedOut`` when the timeout passes, ``SocketError/closed``,
+    ///   ``SocketError/notSupported(_:)`` on a socket type that cannot send or for a message without
+    ///   frames.
     public func send(_ message: Message) throws {
-        guard type == .push else { throw SocketError.notSupported("\(type) sockets cannot send") }
-        guard !message.frames.isEmpty else { throw SocketError.notSupported("a message needs at least one frame") }
+        try checkSendable(message)
         let deadline = options.sendTimeout.map { EventLoop.now() + $0 }
         try lock.withLock {
             while true {
@@ -172,8 +216,9 @@ public final class Socket: @unchecked Sendable {
     }
 
     /// Sends without blocking; returns false when no peer has room (libzmq's EAGAIN with DONTWAIT).
+    /// - Throws: ``SocketError/closed``, ``SocketError/notSupported(_:)``.
     public func trySend(_ message: Message) throws -> Bool {
-        guard type == .push else { throw SocketError.notSupported("\(type) sockets cannot send") }
+        try checkSendable(message)
         return try lock.withLock {
             if closed { throw SocketError.closed }
             guard let pipe = nextPipeWithRoom() else { return false }
@@ -182,15 +227,36 @@ public final class Socket: @unchecked Sendable {
         }
     }
 
-    /// Round robin over active pipes with room (lock held).
+    /// Sends a message, suspending the task (not a thread) while no peer has room, up to the send
+    /// timeout.
+    /// - Throws: ``SocketError/timedOut``, ``SocketError/closed``, `CancellationError` when the task
+    ///   is cancelled while waiting, ``SocketError/notSupported(_:)``.
+    public func send(_ message: Message) async throws {
+        try checkSendable(message)
+        let deadline = options.sendTimeout.map { EventLoop.now() + $0 }
+        while true {
+            if try trySend(message) { return }
+            try await wait(for: .writable, deadline: deadline)
+        }
+    }
+
+    private func checkSendable(_ message: Message) throws {
+        guard canSendMessages else { throw SocketError.notSupported("\(type) sockets cannot send") }
+        guard !message.frames.isEmpty else { throw SocketError.notSupported("a message needs at least one frame") }
+    }
+
+    /// Round robin over pipes with room (lock held).
     private func nextPipeWithRoom() -> Pipe? {
+        guard let index = indexOfPipeWithRoom() else { return nil }
+        nextOutbound = (index + 1) % pipes.count
+        return pipes[index]
+    }
+
+    private func indexOfPipeWithRoom() -> Int? {
         guard !pipes.isEmpty else { return nil }
         for offset in 0..<pipes.count {
             let index = (nextOutbound + offset) % pipes.count
-            if pipes[index].canSend {
-                nextOutbound = (index + 1) % pipes.count
-                return pipes[index]
-            }
+            if pipes[index].canSend { return index }
         }
         return nil
     }
@@ -198,9 +264,9 @@ public final class Socket: @unchecked Sendable {
     // MARK: - Receiving (PULL)
 
     /// Receives the next message, fair-queued across peers, blocking up to the receive timeout.
-    /// - Throws: ``SocketError/timedOut``, ``SocketError/closed``.
+    /// - Throws: ``SocketError/timedOut``, ``SocketError/closed``, ``SocketError/notSupported(_:)``.
     public func receive() throws -> Message {
-        guard type == .pull else { throw SocketError.notSupported("\(type) sockets cannot receive") }
+        try checkReceivable()
         let deadline = options.receiveTimeout.map { EventLoop.now() + $0 }
         return try lock.withLock {
             while true {
@@ -213,9 +279,63 @@ public final class Socket: @unchecked Sendable {
     }
 
     /// Receives without blocking; nil when no message is waiting.
+    /// - Throws: ``SocketError/closed`` once the socket is closed and drained,
+    ///   ``SocketError/notSupported(_:)``.
     public func tryReceive() throws -> Message? {
-        guard type == .pull else { throw SocketError.notSupported("\(type) sockets cannot receive") }
-        return lock.withLock { nextInboundMessage() }
+        try checkReceivable()
+        return try lock.withLock {
+            if let message = nextInboundMessage() { return message }
+            if closed { throw SocketError.closed }
+            return nil
+        }
+    }
+
+    /// Receives the next message, suspending the task (not a thread) up to the receive timeout.
+    /// - Throws: ``SocketError/timedOut``, ``SocketError/closed``, `CancellationError`,
+    ///   ``SocketError/notSupported(_:)``.
+    public func receive() async throws -> Message {
+        try checkReceivable()
+        let deadline = options.receiveTimeout.map { EventLoop.now() + $0 }
+        while true {
+            if let message = try tryReceive() { return message }
+            try await wait(for: .readable, deadline: deadline)
+        }
+    }
+
+    /// The messages this socket receives, as an asynchronous sequence:
+    /// `for try await message in socket.messages { … }`.
+    ///
+    /// The sequence ends when the socket is closed (after the messages already received), and throws
+    /// `CancellationError` when the iterating task is cancelled. It ignores the receive timeout. Each
+    /// step takes one message from the socket's queues, so iterating slowly slows the peers down
+    /// through the receive high-water mark instead of buffering without bound.
+    public var messages: Messages { Messages(socket: self) }
+
+    /// See ``Socket/messages``.
+    public struct Messages: AsyncSequence, Sendable {
+        public typealias Element = Message
+        let socket: Socket
+
+        public func makeAsyncIterator() -> Iterator { Iterator(socket: socket) }
+
+        public struct Iterator: AsyncIteratorProtocol {
+            let socket: Socket
+
+            public mutating func next() async throws -> Message? {
+                while true {
+                    do {
+                        if let message = try socket.tryReceive() { return message }
+                    } catch SocketError.closed {
+                        return nil
+                    }
+                    try await socket.wait(for: .readable, deadline: nil)
+                }
+            }
+        }
+    }
+
+    private func checkReceivable() throws {
+        guard canReceiveMessages else { throw SocketError.notSupported("\(type) sockets cannot receive") }
     }
 
     /// Fair queue: the next pipe in turn that has a message (lock held). A closed pipe is kept until
@@ -241,38 +361,120 @@ public final class Socket: @unchecked Sendable {
         if nextInbound >= pipes.count { nextInbound = 0 }
     }
 
+    // MARK: - Readiness (async waits and pollers)
+
+    /// What the socket could do now without blocking (lock held).
+    func readiness() -> PollEvents {
+        var events: PollEvents = []
+        if closed { return [] }
+        if canReceiveMessages, pipes.contains(where: { $0.pendingInbound > 0 }) { events.insert(.readable) }
+        if canSendMessages, indexOfPipeWithRoom() != nil { events.insert(.writable) }
+        return events
+    }
+
+    /// Suspends until `events` may have become possible, the socket closes, or `deadline` passes.
+    /// Spurious returns are allowed; callers retry their operation.
+    /// - Throws: ``SocketError/timedOut`` at the deadline, `CancellationError`.
+    private func wait(for events: PollEvents, deadline: MonotonicInstant?) async throws {
+        if let deadline, deadline <= EventLoop.now() { throw SocketError.timedOut }
+        let id = lock.withLock { () -> UInt64 in
+            nextWaiter &+= 1
+            return nextWaiter
+        }
+        if let deadline {
+            loops[0].execute(at: deadline) { [weak self] in self?.resumeWaiter(id) }
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = lock.withLock { () -> Bool in
+                    // Checked under the lock the I/O threads change the queues under, so a change
+                    // either happened already (ready) or will see this waiter.
+                    if closed || Task.isCancelled || !readiness().isDisjoint(with: events) { return true }
+                    waiters[id] = continuation
+                    interest.add(1, ordering: .relaxed)
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            resumeWaiter(id)
+        }
+        try Task.checkCancellation()
+        if let deadline, deadline <= EventLoop.now() { throw SocketError.timedOut }
+    }
+
+    private func resumeWaiter(_ id: UInt64) {
+        let continuation = lock.withLock { () -> CheckedContinuation<Void, Never>? in
+            guard let continuation = waiters.removeValue(forKey: id) else { return nil }
+            interest.subtract(1, ordering: .relaxed)
+            return continuation
+        }
+        continuation?.resume()
+    }
+
+    /// Wakes blocked threads, suspended tasks and pollers after the queues changed. Cheap when nobody
+    /// waits: one condition broadcast and one atomic load.
+    private func notifyChanged() {
+        lock.broadcast()
+        guard interest.load(ordering: .relaxed) > 0 else { return }
+        let (resumed, signals) = lock.withLock { () -> ([CheckedContinuation<Void, Never>], [PollerSignal]) in
+            let resumed = Array(waiters.values)
+            interest.subtract(waiters.count, ordering: .relaxed)
+            waiters.removeAll()
+            return (resumed, Array(observers.values))
+        }
+        for continuation in resumed { continuation.resume() }
+        for signal in signals { signal.signal() }
+    }
+
+    func addObserver(_ signal: PollerSignal) {
+        lock.withLock {
+            if observers.updateValue(signal, forKey: ObjectIdentifier(signal)) == nil {
+                interest.add(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    func removeObserver(_ signal: PollerSignal) {
+        lock.withLock {
+            if observers.removeValue(forKey: ObjectIdentifier(signal)) != nil {
+                interest.subtract(1, ordering: .relaxed)
+            }
+        }
+    }
+
     // MARK: - Closing
 
-    /// Stops accepting and connecting, waits up to the linger period for queued messages to leave,
-    /// then closes every connection.
+    /// Closes the socket: stops accepting, waits up to the linger period (``SocketOptions/linger``)
+    /// for queued messages to be written, then closes every connection. Messages already received
+    /// can still be taken with ``tryReceive()``; blocked and suspended callers are woken with
+    /// ``SocketError/closed``. Calling it again does nothing.
     public func close() {
-        let alreadyClosed = lock.withLock { () -> Bool in
-            defer { closed = true }
-            return closed
+        let (alreadyClosed, stopping) = lock.withLock { () -> (Bool, [Listener]) in
+            defer { closed = true; listeners.removeAll() }
+            return (closed, listeners.map(\.listener))
         }
         if alreadyClosed { return }
-        lock.broadcast()
-        try? runOnLoop {
-            for entry in self.listeners { entry.listener.stop() }
-            for entry in self.connectors { entry.connector.stop(closingConnection: false) }  // linger first
-            self.listeners.removeAll()
-            self.connectors.removeAll()
-        }
-        // Linger: wait while queued messages remain on live pipes.
+        notifyChanged()
+        for listener in stopping { try? runOnLoop(listener.loop) { listener.stop() } }
+        // Linger: connectors keep (re)connecting meanwhile, so messages queued for a peer that is not
+        // connected yet can still reach it within the period.
         let deadline = options.linger.map { EventLoop.now() + $0 }
         lock.withLock {
-            while pipes.contains(where: { !$0.isClosed && $0.pendingOutbound > 0 }) {
+            while pipes.contains(where: { !$0.isClosed && $0.hasUnsentMessages }) {
                 if let deadline, deadline <= EventLoop.now() { break }
                 _ = lock.wait(until: deadline?.nanoseconds ?? (EventLoop.now() + .milliseconds(50)).nanoseconds)
             }
         }
-        let open = lock.withLock { pipes }
-        try? runOnLoop {
-            for pipe in open { pipe.closeSession() }
+        let (open, connecting) = lock.withLock { () -> ([Pipe], [Connector]) in
+            defer { connectors.removeAll() }
+            return (pipes, connectors.map(\.connector))
         }
+        for connector in connecting { try? runOnLoop(connector.loop) { connector.stop() } }
+        for pipe in open { try? runOnLoop(pipe.loop) { pipe.closeSession() } }
     }
 
-    // MARK: - Engine callbacks (loop thread)
+    // MARK: - Engine callbacks (I/O threads)
 
     func makeConnection(role: MechanismRole, peerAddress: String) throws(ZMTPError) -> (ConnectionConfiguration, any SecurityMechanism) {
         var configuration = ConnectionConfiguration(
@@ -291,10 +493,15 @@ public final class Socket: @unchecked Sendable {
         return (configuration, mechanism)
     }
 
-    func makePipe(loop: EventLoop) -> Pipe {
+    func makePipe(loop: EventLoop, survivesDisconnect: Bool = false) -> Pipe {
         Pipe(
             lock: lock, loop: loop, sendHighWaterMark: options.sendHighWaterMark,
-            receiveHighWaterMark: options.receiveHighWaterMark, discardsInbound: type == .push)
+            receiveHighWaterMark: options.receiveHighWaterMark, discardsInbound: !canReceiveMessages,
+            survivesDisconnect: survivesDisconnect)
+    }
+
+    func loopForConnection() -> EventLoop {
+        lock.withLock { nextConnectionLoop() }
     }
 
     func authenticate(_ request: ZAPRequest) -> ZAPReply {
@@ -303,26 +510,27 @@ public final class Socket: @unchecked Sendable {
     }
 
     func pipeActivated(_ pipe: Pipe) {
-        lock.withLock {
-            if closed {
-                return
-            }
+        let added = lock.withLock { () -> Bool in
+            // A pipe that survives disconnects is listed from connect() on and activated again by each
+            // handshake.
+            if closed || pipes.contains(where: { $0 === pipe }) { return false }
             pipes.append(pipe)
+            return true
         }
-        lock.broadcast()
+        if added || pipe.survivesDisconnect { notifyChanged() }
     }
 
     func pipeClosed(_ pipe: Pipe, error: String?) {
         lock.withLock {
             // A closed pipe with unread messages stays listed until they are taken
             // (nextInboundMessage removes it then), so nothing received before a disconnect is lost.
-            if pipe.pendingInbound == 0 { remove(pipe) }
+            if pipe.isClosed && pipe.pendingInbound == 0 { remove(pipe) }
         }
-        lock.broadcast()
+        notifyChanged()
     }
 
     func pipeChanged(_ pipe: Pipe) {
-        lock.broadcast()
+        notifyChanged()
     }
 }
 
@@ -335,6 +543,7 @@ final class SocketBridge: ConnectionFactory, PipeOwner, @unchecked Sendable {
         try socket.makeConnection(role: role, peerAddress: peerAddress)
     }
     func makePipe(loop: EventLoop) -> Pipe { socket.makePipe(loop: loop) }
+    func loopForConnection() -> EventLoop { socket.loopForConnection() }
     var pipeOwner: any PipeOwner { self }
     func authenticate(_ request: ZAPRequest) -> ZAPReply { socket.authenticate(request) }
     func pipeActivated(_ pipe: Pipe) { socket.pipeActivated(pipe) }

@@ -17,6 +17,11 @@ public struct SocketOptions: Sendable {
     /// Kernel buffer sizes in bytes; 0 keeps the kernel default (`ZMQ_SNDBUF`, `ZMQ_RCVBUF`).
     public var sendBufferSize = 0
     public var receiveBufferSize = 0
+    /// Queue messages only to peers whose handshake has completed (`ZMQ_IMMEDIATE`, default off).
+    /// Off, as in libzmq, a connecting socket has a queue for its peer from ``Socket/connect(_:)`` on:
+    /// messages wait there while the connection is being made or remade. On, a PUSH with no
+    /// connected peer blocks instead, and nothing is queued for a peer that is down.
+    public var immediate = false
     /// Allow IPv6 endpoints (`ZMQ_IPV6`, default off).
     public var ipv6 = false
     /// Reconnect delay and its backoff cap (`ZMQ_RECONNECT_IVL` 100 ms, `ZMQ_RECONNECT_IVL_MAX` 0 = none).

@@ -120,6 +120,12 @@ public final class EventLoop: @unchecked Sendable {
 
     func cancel(_ timer: UInt64) { timers.cancel(timer) }
 
+    /// Runs `task` on the loop thread at `deadline` (or soon after). Safe from any thread; cannot be
+    /// cancelled, so `task` should do nothing harmful when it is no longer needed.
+    public func execute(at deadline: MonotonicInstant, _ task: @escaping @Sendable () -> Void) {
+        execute { [self] in self.schedule(at: deadline, task) }
+    }
+
     /// CLOCK_MONOTONIC as the wire core's instant.
     public static func now() -> MonotonicInstant {
         var spec = timespec()

@@ -14,22 +14,30 @@ public final class Pipe: @unchecked Sendable {
     /// Drop what the peer sends (a PUSH receives nothing; RFC 30), so a misbehaving peer can neither
     /// fill a queue nor stall the connection.
     public let discardsInbound: Bool
+    /// Outlives its connections: a connecting socket's pipe when `ZMQ_IMMEDIATE` is off. It accepts
+    /// messages before the first connection and keeps what is still queued across reconnects; only
+    /// ``terminate(owner:)`` closes it.
+    public let survivesDisconnect: Bool
     /// The peer, once its handshake completed (guarded by `lock`).
     public internal(set) var peer: PeerInfo?
-    /// Set when the connection is gone; the socket drops the pipe (guarded by `lock`).
+    /// Set when the pipe is finished with: its connection is gone (or, for a pipe that
+    /// ``survivesDisconnect``, it was terminated); the socket drops it (guarded by `lock`).
     public internal(set) var isClosed = false
     var outbound = RingQueue<Message>()
     var inbound = RingQueue<Message>()
     /// Set by the session when it stopped reading because `inbound` was full.
     var readingPaused = false
+    /// Set while messages taken from `outbound` wait in the session's buffers for the kernel.
+    var unflushed = false
     weak var session: StreamSession?
-    let loop: EventLoop
+    public let loop: EventLoop
 
     public init(
         lock: ConditionLockHandle, loop: EventLoop, sendHighWaterMark: Int, receiveHighWaterMark: Int,
-        discardsInbound: Bool = false
+        discardsInbound: Bool = false, survivesDisconnect: Bool = false
     ) {
         self.discardsInbound = discardsInbound
+        self.survivesDisconnect = survivesDisconnect
         self.lock = lock
         self.loop = loop
         self.sendHighWaterMark = sendHighWaterMark
@@ -40,8 +48,12 @@ public final class Pipe: @unchecked Sendable {
 
     /// Whether one more outbound message fits (lock held).
     public var canSend: Bool {
-        !isClosed && peer != nil && (sendHighWaterMark == 0 || outbound.count < sendHighWaterMark)
+        !isClosed && (peer != nil || survivesDisconnect)
+            && (sendHighWaterMark == 0 || outbound.count < sendHighWaterMark)
     }
+
+    /// Whether a peer is connected through this pipe right now (lock held).
+    public var isConnected: Bool { !isClosed && peer != nil }
 
     /// Queues a message for the peer (lock held; check ``canSend`` first) and makes sure the session
     /// will write it.
@@ -63,15 +75,32 @@ public final class Pipe: @unchecked Sendable {
         return message
     }
 
-    /// Closes the connection behind this pipe (loop thread).
+    /// Closes the connection behind this pipe (loop thread). A pipe that ``survivesDisconnect`` stays
+    /// open, waiting for the next connection.
     public func closeSession() {
         session?.close(nil)
+    }
+
+    /// Closes the pipe for good, with its connection if any (loop thread). Queued messages are dropped.
+    public func terminate(owner: any PipeOwner) {
+        let current = lock.withLock { () -> StreamSession? in
+            isClosed = true
+            return session
+        }
+        if let current {
+            current.close(nil)  // reports pipeClosed
+        } else {
+            owner.pipeClosed(self, error: nil)
+        }
     }
 
     /// Messages received and not yet taken (lock held).
     public var pendingInbound: Int { inbound.count }
     /// Messages queued and not yet written (lock held).
     public var pendingOutbound: Int { outbound.count }
+    /// Whether anything accepted for this peer has not yet been handed to the kernel: queued
+    /// messages, or octets in the connection's buffer (lock held). Linger waits on this.
+    public var hasUnsentMessages: Bool { !outbound.isEmpty || unflushed }
 }
 
 /// The lock a socket shares with its pipes (a public face of ``ConditionLock``).

@@ -8,7 +8,8 @@ import Glibc
 public protocol PipeOwner: AnyObject, Sendable {
     /// The handshake completed: the pipe may carry messages now.
     func pipeActivated(_ pipe: Pipe)
-    /// The connection ended (`error` is nil for a local close or a clean EOF).
+    /// The connection ended (`error` is nil for a local close or a clean EOF). The pipe is closed
+    /// unless it ``Pipe/survivesDisconnect``, in which case it waits for the next connection.
     func pipeClosed(_ pipe: Pipe, error: String?)
     /// Messages arrived in the pipe or room was made in it.
     func pipeChanged(_ pipe: Pipe)
@@ -37,6 +38,8 @@ final class StreamSession: EventHandler {
     private var wantsWrite = false
     private var wantsRead = true
     private var closed = false
+    /// Mirror of `pipe.unflushed`, so the lock is taken only when it changes.
+    private var unflushed = false
     /// Answers authentication requests (a ZAP handler), if the mechanism asks.
     var authenticate: ((ZAPRequest) -> ZAPReply)?
     /// Called once when the session ends, after the pipe is closed (for reconnects).
@@ -176,14 +179,17 @@ final class StreamSession: EventHandler {
     /// the kernel, taking up to 256 per lock round trip. Returns false if the session closed.
     @discardableResult
     private func moveOutbound() -> Bool {
+        guard connection.isHandshakeComplete else { return true }  // a pipe may fill before its connection is up
         var moved = false
         while connection.outbound.count < Self.maxBufferedOctets {
             let batch = pipe.lock.withLock { () -> [Message] in
                 var batch: [Message] = []
                 while batch.count < 256, let message = pipe.outbound.pop() { batch.append(message) }
+                if !batch.isEmpty { pipe.unflushed = true }
                 return batch
             }
             if batch.isEmpty { break }
+            unflushed = true
             for message in batch {
                 do throws(ZMTPError) {
                     try connection.send(message)
@@ -222,6 +228,11 @@ final class StreamSession: EventHandler {
             }
         }
         setWantsWrite(false)
+        if unflushed {
+            unflushed = false
+            pipe.lock.withLock { pipe.unflushed = false }
+            owner?.pipeChanged(pipe)  // linger may be waiting for this
+        }
         if connection.isClosed { close(connection.closeError?.description) }
     }
 
@@ -267,8 +278,12 @@ final class StreamSession: EventHandler {
         loop.deregister(token)
         connection.close()
         pipe.lock.withLock {
-            pipe.isClosed = true
             pipe.session = nil
+            pipe.peer = nil
+            pipe.unflushed = false
+            // A pipe that survives disconnects keeps its queue for the next connection; messages
+            // already moved into this connection's buffers are lost with it (as in libzmq).
+            if !pipe.survivesDisconnect { pipe.isClosed = true }
         }
         owner?.pipeClosed(pipe, error: error)
         onClose?(error)

@@ -87,12 +87,19 @@ enum Syscall {
         try nonBlocking("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
-    /// `writev(2)` over up to `IOV_MAX` buffers.
+    /// A gathering write over up to `IOV_MAX` buffers: `sendmsg(2)` with `MSG_NOSIGNAL`, which is
+    /// `writev(2)` except that a peer that has gone away is the error EPIPE rather than a SIGPIPE that
+    /// would kill the process.
     static func writev(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer]) throws(SystemError) -> IOResult<Int> {
         var vectors = buffers.prefix(Int(czmtp_iov_max())).map {
             iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count)
         }
-        return try nonBlocking("writev") { Glibc.writev(fd, &vectors, Int32(vectors.count)) }
+        return try vectors.withUnsafeMutableBufferPointer { vectors throws(SystemError) in
+            var header = msghdr()
+            header.msg_iov = vectors.baseAddress
+            header.msg_iovlen = vectors.count
+            return try nonBlocking("sendmsg") { Glibc.sendmsg(fd, &header, Int32(MSG_NOSIGNAL)) }
+        }
     }
 
     /// `accept4(2)`, non-blocking and close-on-exec.
@@ -113,6 +120,13 @@ struct FileDescriptor: ~Copyable {
     let raw: Int32
 
     init(_ raw: Int32) { self.raw = raw }
+
+    /// Gives up ownership without closing (to hand the descriptor to another thread).
+    consuming func release() -> Int32 {
+        let raw = self.raw
+        discard self
+        return raw
+    }
 
     deinit { Syscall.close(raw) }
 }

@@ -12,6 +12,9 @@ public protocol ConnectionFactory: AnyObject, Sendable {
     func makeConnection(role: MechanismRole, peerAddress: String) throws(ZMTPError) -> (ConnectionConfiguration, any SecurityMechanism)
     /// A fresh pipe bound to this socket's lock and high-water marks.
     func makePipe(loop: EventLoop) -> Pipe
+    /// The I/O thread a newly accepted connection runs on (the socket spreads its connections over
+    /// the context's threads).
+    func loopForConnection() -> EventLoop
     /// The socket that owns the pipes.
     var pipeOwner: any PipeOwner { get }
     /// The ZAP decision for a handshake that asks for one.
@@ -56,7 +59,7 @@ enum SocketSetup {
     @discardableResult
     static func startSession(
         fd: consuming FileDescriptor, role: MechanismRole, loop: EventLoop, factory: any ConnectionFactory,
-        onClose: ((String?) -> Void)?
+        pipe existing: Pipe? = nil, onClose: ((String?) -> Void)?
     ) -> Pipe? {
         let raw = fd.raw
         let address = SocketAddress.peer(of: raw)
@@ -69,7 +72,7 @@ enum SocketSetup {
             onClose?(error.description)
             return nil  // fd closes here
         }
-        let pipe = factory.makePipe(loop: loop)
+        let pipe = existing ?? factory.makePipe(loop: loop)
         let session = StreamSession(loop: loop, fd: fd, connection: connection, pipe: pipe, owner: factory.pipeOwner)
         session.authenticate = { [weak factory] request in
             factory?.authenticate(request) ?? ZAPReply(requestID: request.requestID, status: .internalError, statusText: "socket closed")
@@ -83,7 +86,7 @@ enum SocketSetup {
 /// A bound, listening socket that accepts connections and starts a session for each (loop thread).
 public final class Listener: EventHandler, @unchecked Sendable {
     // @unchecked: used only on its loop's thread after creation.
-    let loop: EventLoop
+    public let loop: EventLoop
     private let descriptor: FileDescriptor
     private var token: UInt64 = 0
     private weak var factory: (any ConnectionFactory)?
@@ -160,8 +163,17 @@ public final class Listener: EventHandler, @unchecked Sendable {
                 return
             }
             guard case .processed(let raw) = result else { return }
-            let fd = FileDescriptor(raw)
-            SocketSetup.startSession(fd: fd, role: .server, loop: loop, factory: factory, onClose: nil)
+            let target = factory.loopForConnection()
+            if target === loop {
+                SocketSetup.startSession(fd: FileDescriptor(raw), role: .server, loop: loop, factory: factory, onClose: nil)
+            } else {
+                // Hand the descriptor to the other I/O thread; it owns (and closes) it from there.
+                target.execute { [weak factory] in
+                    let fd = FileDescriptor(raw)
+                    guard let factory else { return }
+                    SocketSetup.startSession(fd: fd, role: .server, loop: target, factory: factory, onClose: nil)
+                }
+            }
         }
     }
 }
@@ -170,7 +182,7 @@ public final class Listener: EventHandler, @unchecked Sendable {
 /// drops (loop thread after ``start()``).
 public final class Connector: EventHandler, @unchecked Sendable {
     // @unchecked: used only on its loop's thread.
-    let loop: EventLoop
+    public let loop: EventLoop
     public let endpoint: Endpoint
     private let options: TransportOptions
     private weak var factory: (any ConnectionFactory)?
@@ -180,9 +192,17 @@ public final class Connector: EventHandler, @unchecked Sendable {
     private var stopped = false
     /// The pipe of the current connection, to close it on ``stop()``.
     private var current: Pipe?
+    /// A pipe that outlives connections (`ZMQ_IMMEDIATE` off): every connection made uses it.
+    private let persistentPipe: Pipe?
 
-    public init(endpoint: Endpoint, options: TransportOptions, loop: EventLoop, factory: any ConnectionFactory) {
+    /// - Parameter pipe: a pipe (made with `survivesDisconnect`) for every connection to use, or nil
+    ///   for a fresh pipe per connection, created when its handshake completes.
+    public init(
+        endpoint: Endpoint, options: TransportOptions, loop: EventLoop, factory: any ConnectionFactory,
+        pipe: Pipe? = nil
+    ) {
         self.loop = loop
+        self.persistentPipe = pipe
         self.endpoint = endpoint
         self.options = options
         self.factory = factory
@@ -192,13 +212,17 @@ public final class Connector: EventHandler, @unchecked Sendable {
     /// Starts connecting (loop thread).
     public func start() { attempt() }
 
-    /// Stops reconnecting (loop thread). With `closingConnection`, the current connection is closed
-    /// too; a socket that is closing leaves it open so that linger can flush it.
-    public func stop(closingConnection: Bool = true) {
+    /// Stops reconnecting and closes the current connection and the persistent pipe, dropping what is
+    /// still queued (loop thread).
+    public func stop() {
         stopped = true
         if pending != nil { loop.deregister(token) }
         pending = nil
-        if closingConnection { current?.closeSession() }
+        if let persistentPipe, let factory {
+            persistentPipe.terminate(owner: factory.pipeOwner)
+        } else {
+            current?.closeSession()
+        }
         current = nil
     }
 
@@ -262,7 +286,7 @@ public final class Connector: EventHandler, @unchecked Sendable {
     private func established(_ fd: consuming FileDescriptor) {
         guard let factory else { return }
         delay = options.reconnectInterval
-        current = SocketSetup.startSession(fd: fd, role: .client, loop: loop, factory: factory) { [weak self] _ in
+        current = SocketSetup.startSession(fd: fd, role: .client, loop: loop, factory: factory, pipe: persistentPipe) { [weak self] _ in
             self?.current = nil
             self?.retryLater()
         }
