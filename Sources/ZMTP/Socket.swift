@@ -193,6 +193,11 @@ public final class Socket: @unchecked Sendable {
         }
     }
 
+    /// How many distinct I/O threads this socket's live connections run on (for tests).
+    var connectionThreadCount: Int {
+        lock.withLock { Set(pipes.filter(\.isConnected).map { ObjectIdentifier($0.loop) }).count }
+    }
+
     // MARK: - Sending (PUSH)
 
     /// Sends a message, blocking while no peer has room, up to the send timeout.

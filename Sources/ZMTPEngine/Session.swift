@@ -87,7 +87,7 @@ final class StreamSession: EventHandler {
                     Result { () throws(SystemError) in try Syscall.read(fd, into: buffer) }
                 }.get()
             } catch {
-                close("read: \(error)")
+                close("\(error)")
                 return
             }
             switch result {
@@ -213,7 +213,7 @@ final class StreamSession: EventHandler {
                     try Syscall.writev(descriptor.raw, chunks)
                 }
             } catch {
-                close("writev: \(error)")
+                close("\(error)")
                 return
             }
             switch result {

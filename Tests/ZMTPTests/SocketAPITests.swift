@@ -1,0 +1,306 @@
+import Foundation
+import Testing
+@testable import ZMTP
+
+/// The socket API beyond plain blocking send/receive: ZMQ_IMMEDIATE and the queue of a connecting
+/// socket, async send and the `messages` sequence, the poller, several I/O threads, and a peer that
+/// vanishes while we write.
+@Suite("socket API: immediate, async, poller, I/O threads", .serialized, .timeLimit(.minutes(1)))
+struct SocketAPITests {
+    static func options(_ adjust: (inout SocketOptions) -> Void = { _ in }) -> SocketOptions {
+        var options = SocketOptions()
+        options.receiveTimeout = .seconds(10)
+        options.sendTimeout = .seconds(10)
+        options.reconnectInterval = .milliseconds(20)
+        options.linger = .zero
+        adjust(&options)
+        return options
+    }
+
+    static func ipcPath(_ name: String) -> String { "ipc:///tmp/zmtp-\(name)-\(getpid()).sock" }
+
+    @Test("immediate off: a PUSH queues up to its HWM for a peer not yet listening, and delivers it all in order")
+    func queuesBeforeConnection() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let endpoint = Self.ipcPath("early")
+        let push = try context.socket(.push, options: Self.options { $0.sendHighWaterMark = 5 })
+        try push.connect(endpoint)
+        for index in 0..<5 { #expect(try push.trySend(Message([UInt8(index)])), "message \(index) fits the queue") }
+        #expect(try push.trySend(Message([5])) == false, "the sixth is over the send HWM")
+        #expect(push.connectedPeers == 0)
+
+        let pull = try context.socket(.pull, options: Self.options())
+        try pull.bind(endpoint)
+        for index in 0..<5 { #expect(try pull.receive() == Message([UInt8(index)])) }
+        push.close()
+        pull.close()
+    }
+
+    @Test("immediate on: with no connected peer a PUSH has nowhere to queue")
+    func immediateRefusesWithoutPeer() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let endpoint = Self.ipcPath("immediate")
+        let push = try context.socket(.push, options: Self.options { $0.immediate = true; $0.sendTimeout = .milliseconds(100) })
+        try push.connect(endpoint)
+        #expect(try push.trySend(Message([1])) == false)
+        #expect(throws: SocketError.timedOut) { try push.send(Message([1])) }
+        let pull = try context.socket(.pull, options: Self.options())
+        try pull.bind(endpoint)
+        #expect(push.waitForPeers(1, timeout: .seconds(5)))
+        try push.send(Message([2]))
+        #expect(try pull.receive() == Message([2]))
+        push.close()
+        pull.close()
+    }
+
+    @Test("messages queued while the peer is down reach it when it comes back")
+    func queueSurvivesReconnect() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let endpoint = Self.ipcPath("restart")
+        let push = try context.socket(.push, options: Self.options())
+        try push.connect(endpoint)
+        let first = try context.socket(.pull, options: Self.options())
+        try first.bind(endpoint)
+        try push.send(Message(Array("before".utf8)))
+        #expect(try first.receive() == Message(Array("before".utf8)))
+        first.close()
+        push.waitUntilDisconnected(timeout: .seconds(5))
+        #expect(push.connectedPeers == 0)
+
+        for index in 0..<3 { try push.send(Message(Array("while down \(index)".utf8))) }
+        let second = try context.socket(.pull, options: Self.options())
+        try second.bind(endpoint)
+        for index in 0..<3 { #expect(try second.receive() == Message(Array("while down \(index)".utf8))) }
+        push.close()
+        second.close()
+    }
+
+    @Test("async send and the messages sequence move every message, in order")
+    func asyncRoundTrip() async throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let pull = try context.socket(.pull, options: Self.options { $0.receiveHighWaterMark = 4 })
+        let push = try context.socket(.push, options: Self.options { $0.sendHighWaterMark = 4 })
+        try push.connect(try pull.bind("tcp://127.0.0.1:*"))
+        let count = 2_000
+        let sender = Task {
+            for index in 0..<count { try await push.send(Message(withUnsafeBytes(of: UInt32(index)) { Array($0) })) }
+        }
+        var expected: UInt32 = 0
+        for try await message in pull.messages {
+            #expect(message.frames[0] == withUnsafeBytes(of: expected) { Array($0) })
+            expected += 1
+            if expected == count { break }
+        }
+        try await sender.value
+        #expect(expected == UInt32(count))
+        push.close()
+        pull.close()
+    }
+
+    @Test("an async send waits for room: it suspends at the HWM and resumes when the consumer reads")
+    func asyncSendBackPressure() async throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let push = try context.socket(.push, options: Self.options { $0.sendHighWaterMark = 3 })
+        try push.connect(Self.ipcPath("backpressure"))  // nobody listens yet: the queue fills
+        for index in 0..<3 { try await push.send(Message([UInt8(index)])) }
+        let progress = Counter()
+        let blocked = Task {
+            try await push.send(Message([3]))
+            progress.increment()
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(progress.value == 0, "the fourth send waits for room")
+        let pull = try context.socket(.pull, options: Self.options())
+        try pull.bind(Self.ipcPath("backpressure"))
+        for index in 0..<4 { #expect(try await pull.receive() == Message([UInt8(index)])) }
+        try await blocked.value
+        #expect(progress.value == 1)
+        push.close()
+        pull.close()
+    }
+
+    @Test("a waiting async receive ends with CancellationError when its task is cancelled, and with a timeout")
+    func asyncCancellationAndTimeout() async throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let pull = try context.socket(.pull, options: Self.options { $0.receiveTimeout = nil })
+        let waiting = Task { try await pull.receive() }
+        try await Task.sleep(for: .milliseconds(100))
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await waiting.value }
+
+        let timed = try context.socket(.pull, options: Self.options { $0.receiveTimeout = .milliseconds(150) })
+        let start = ContinuousClock.now
+        await #expect(throws: SocketError.timedOut) { _ = try await timed.receive() }
+        #expect(ContinuousClock.now - start >= .milliseconds(150))
+        pull.close()
+        timed.close()
+    }
+
+    @Test("closing the socket ends a messages loop that is waiting")
+    func closeEndsSequence() async throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let pull = try context.socket(.pull, options: Self.options())
+        let loop = Task { () -> Int in
+            var seen = 0
+            for try await _ in pull.messages { seen += 1 }
+            return seen
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        pull.close()
+        #expect(try await loop.value == 0)
+    }
+
+    @Test("the poller reports the socket that became readable, times out on none, and sees writability")
+    func poller() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let quiet = try context.socket(.pull, options: Self.options())
+        let busy = try context.socket(.pull, options: Self.options())
+        let push = try context.socket(.push, options: Self.options { $0.immediate = true })
+        _ = try quiet.bind("tcp://127.0.0.1:*")
+        let poller = Poller()
+        poller.add(quiet, events: .readable)
+        poller.add(busy, events: .readable)
+        poller.add(push, events: .writable)
+        #expect(poller.poll(timeout: .milliseconds(50)).isEmpty, "nothing to read, no peer to write to")
+
+        try push.connect(try busy.bind("tcp://127.0.0.1:*"))
+        let writable = poller.poll(timeout: .seconds(5))
+        #expect(writable.count == 1 && writable[0].socket === push && writable[0].events == .writable)
+
+        poller.remove(push)
+        let sender = Thread { try? push.send(Message(Array("hello".utf8))) }
+        sender.start()
+        let ready = poller.poll(timeout: .seconds(5))
+        #expect(ready.count == 1 && ready.first?.socket === busy && ready.first?.events == .readable)
+        #expect(try busy.tryReceive() == Message(Array("hello".utf8)))
+        #expect(poller.poll(timeout: .zero).isEmpty, "level-triggered: nothing left")
+        for socket in [quiet, busy, push] { socket.close() }
+    }
+
+    @Test("with three I/O threads a PULL's connections run on all of them and every message arrives")
+    func severalIOThreads() throws {
+        let context = try Context(ioThreads: 3)
+        defer { context.shutdown() }
+        let pull = try context.socket(.pull, options: Self.options())
+        let endpoint = try pull.bind("tcp://127.0.0.1:*")
+        let pushes = try (0..<6).map { _ in try context.socket(.push, options: Self.options()) }
+        for push in pushes { try push.connect(endpoint) }
+        #expect(pull.waitForPeers(6, timeout: .seconds(5)))
+        #expect(pull.connectionThreadCount == 3, "accepted connections are spread over the I/O threads")
+        let perPeer = 500
+        let senders = pushes.enumerated().map { index, push in
+            Thread {
+                for round in 0..<perPeer { try? push.send(Message([UInt8(index)], withUnsafeBytes(of: UInt16(round)) { Array($0) })) }
+            }
+        }
+        senders.forEach { $0.start() }
+        var next = [UInt16](repeating: 0, count: pushes.count)
+        for _ in 0..<(perPeer * pushes.count) {
+            let message = try pull.receive()
+            let peer = Int(message.frames[0][0])
+            let round = message.frames[1].withUnsafeBytes { $0.loadUnaligned(as: UInt16.self) }
+            #expect(round == next[peer], "per-peer order")
+            next[peer] = round + 1
+        }
+        #expect(next.allSatisfy { $0 == UInt16(perPeer) })
+        for socket in pushes + [pull] { socket.close() }
+    }
+
+    @Test("a peer that vanishes while we write costs only its connection (EPIPE, not SIGPIPE)")
+    func vanishingPeer() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let push = try context.socket(.push, options: Self.options { $0.sendHighWaterMark = 0; $0.immediate = true })
+        let path = "/tmp/zmtp-vanish-\(getpid()).sock"
+        let listener = try RawListener(path: path)
+        try push.connect("ipc://\(path)")
+        let peer = try listener.acceptAndHandshake(socketType: "PULL")
+        #expect(push.waitForPeers(1, timeout: .seconds(5)))
+        let big = Message([UInt8](repeating: 9, count: 256 * 1024))
+        for _ in 0..<64 { try push.send(big) }  // more than the kernel buffers hold
+        peer.closeNow()
+        push.waitUntilDisconnected(timeout: .seconds(5))
+        #expect(push.connectedPeers == 0, "the connection is gone and the process is still here")
+
+        let pull = try context.socket(.pull, options: Self.options())
+        try push.connect(try pull.bind("tcp://127.0.0.1:*"))
+        #expect(push.waitForPeers(1, timeout: .seconds(5)))
+        try push.send(Message(Array("after".utf8)))
+        #expect(try pull.receive() == Message(Array("after".utf8)))
+        push.close()
+        pull.close()
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
+}
+
+/// A bare Unix-domain listener that plays the peer's side of a NULL handshake by hand. (Unix
+/// sockets make the failure deterministic: a write after the peer closed is always EPIPE.)
+final class RawListener {
+    let fd: Int32
+    let path: String
+
+    init(path: String) throws {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        self.path = path
+        unlink(path)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 && listen(fd, 4) == 0
+            }
+        }
+        guard bound else { throw SocketError.endpoint("raw listener: errno \(errno)") }
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+
+    /// Accepts one connection and completes a NULL handshake as `socketType`.
+    func acceptAndHandshake(socketType: String) throws -> RawPeer {
+        let client = accept(fd, nil, nil)
+        guard client >= 0 else { throw SocketError.endpoint("accept: errno \(errno)") }
+        let peer = RawPeer(fd: client)
+        var ready: [UInt8] = []
+        FrameEncoder.appendFrame(try Command.ready(Metadata([("Socket-Type", Array(socketType.utf8))])).encodedBody(), command: true, to: &ready)
+        peer.write(Greeting(mechanism: .null, asServer: false).encoded + ready)
+        return peer
+    }
+}
+
+final class RawPeer {
+    let fd: Int32
+    init(fd: Int32) { self.fd = fd }
+    deinit { closeNow() }
+    private var closed = false
+
+    func write(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    func closeNow() {
+        guard !closed else { return }
+        closed = true
+        close(fd)
+    }
+}
