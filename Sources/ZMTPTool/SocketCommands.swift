@@ -41,6 +41,8 @@ struct SocketFlags: ParsableArguments {
     var linger = 1000
     @Flag(name: .customLong("ipv6"), help: "Allow IPv6 endpoints (ZMQ_IPV6).")
     var ipv6 = false
+    @Flag(name: .customLong("immediate"), help: "Queue messages only for connected peers (ZMQ_IMMEDIATE).")
+    var immediate = false
     @Option(name: .customLong("maxmsgsize"), help: "Largest inbound frame in bytes, -1 = unlimited (ZMQ_MAXMSGSIZE).")
     var maxMessageSize = -1
 
@@ -71,6 +73,7 @@ struct SocketFlags: ParsableArguments {
         options.receiveBufferSize = max(0, receiveBuffer)
         options.linger = linger < 0 ? nil : .milliseconds(linger)
         options.ipv6 = ipv6
+        options.immediate = immediate
         options.maxMessageSize = maxMessageSize < 0 ? nil : maxMessageSize
         do {
             if curveServer, let secret = curveSecret {

@@ -240,6 +240,39 @@ struct SocketAPITests {
     }
 }
 
+extension SocketAPITests {
+    @Test("a peer killed mid-message delivers nothing partial, and a peer sending garbage loses only its own connection")
+    func misbehavingPeers() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let path = "/tmp/zmtp-partial-\(getpid()).sock"
+        let pull = try context.socket(.pull, options: Self.options { $0.receiveTimeout = .milliseconds(300) })
+        try pull.bind("ipc://\(path)")
+        let good = try context.socket(.push, options: Self.options())
+        try good.connect("ipc://\(path)")
+        #expect(pull.waitForPeers(1, timeout: .seconds(5)))
+
+        var partial: [UInt8] = []
+        FrameEncoder.appendFrame(Array("first".utf8), more: true, to: &partial)
+        FrameEncoder.appendHeader(size: 100, more: false, command: false, to: &partial)
+        partial += [UInt8](repeating: 1, count: 40)  // 40 of the 100 octets, then gone
+        let killed = try RawPeer.connectAndHandshake(path: path, socketType: "PUSH")
+        killed.write(partial)
+        killed.closeNow()
+
+        let garbage = try RawPeer.connectAndHandshake(path: path, socketType: "PUSH")
+        garbage.write([0xF8, 0x01, 0x00])  // reserved flag bits set
+        #expect(throws: SocketError.timedOut) { _ = try pull.receive() }
+
+        try good.send(Message(Array("whole".utf8)))
+        #expect(try pull.receive() == Message(Array("whole".utf8)))
+        #expect(throws: SocketError.timedOut) { _ = try pull.receive() }
+        #expect(pull.connectedPeers == 1, "only the well-behaved peer is left")
+        good.close()
+        pull.close()
+    }
+}
+
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
@@ -291,6 +324,25 @@ final class RawListener {
 final class RawPeer {
     let fd: Int32
     init(fd: Int32) { self.fd = fd }
+
+    /// Connects to a Unix-domain endpoint and sends a NULL greeting and READY as `socketType`.
+    static func connectAndHandshake(path: String, socketType: String) throws -> RawPeer {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
+        let peer = RawPeer(fd: fd)
+        guard connected else { throw SocketError.endpoint("raw connect: errno \(errno)") }
+        var ready: [UInt8] = []
+        FrameEncoder.appendFrame(try Command.ready(Metadata([("Socket-Type", Array(socketType.utf8))])).encodedBody(), command: true, to: &ready)
+        peer.write(Greeting(mechanism: .null, asServer: false).encoded + ready)
+        return peer
+    }
     deinit { closeNow() }
     private var closed = false
 
