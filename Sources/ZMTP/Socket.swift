@@ -29,18 +29,18 @@ public final class Socket: @unchecked Sendable {
     /// The I/O threads this socket's connections may run on; listeners live on `loops[0]`.
     let loops: [EventLoop]
     let lock = ConditionLockHandle()
-    private var pipes: [Pipe] = []
-    private var nextOutbound = 0
-    private var nextInbound = 0
-    private var nextLoop = 0
-    private var closed = false
-    private var listeners: [(endpoint: String, listener: Listener)] = []
-    private var connectors: [(endpoint: String, connector: Connector)] = []
+    @exclusivity(unchecked) private var pipes: [Pipe] = []
+    @exclusivity(unchecked) private var nextOutbound = 0
+    @exclusivity(unchecked) private var nextInbound = 0
+    @exclusivity(unchecked) private var nextLoop = 0
+    @exclusivity(unchecked) private var closed = false
+    @exclusivity(unchecked) private var listeners: [(endpoint: String, listener: Listener)] = []
+    @exclusivity(unchecked) private var connectors: [(endpoint: String, connector: Connector)] = []
     /// Suspended tasks waiting for a message or for room, by id.
-    private var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-    private var nextWaiter: UInt64 = 0
+    @exclusivity(unchecked) private var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    @exclusivity(unchecked) private var nextWaiter: UInt64 = 0
     /// Pollers watching this socket.
-    private var observers: [ObjectIdentifier: PollerSignal] = [:]
+    @exclusivity(unchecked) private var observers: [ObjectIdentifier: PollerSignal] = [:]
     /// `waiters.count + observers.count`, read without the lock on the I/O thread's hot path (written
     /// with the lock held, so a waiter registered before a change is always seen after it).
     private let interest = Atomic<Int>(0)
@@ -557,6 +557,6 @@ final class SocketBridge: ConnectionFactory, PipeOwner, @unchecked Sendable {
 }
 
 final class ResultBox: @unchecked Sendable {
-    var finished = false
-    var error: EngineError?
+    @exclusivity(unchecked) var finished = false
+    @exclusivity(unchecked) var error: EngineError?
 }

@@ -25,10 +25,10 @@ public final class EventLoop: @unchecked Sendable {
     private let wakeFD: Int32
     private let tasks = Mutex<[@Sendable () -> Void]>([])
     private let stopping = Atomic<Bool>(false)
-    private var handlers: [UInt64: (fd: Int32, handler: any EventHandler)] = [:]
-    private var nextToken: UInt64 = 1
-    private var timers = TimerQueue()
-    private var thread: pthread_t?
+    @exclusivity(unchecked) private var handlers: [UInt64: (fd: Int32, handler: any EventHandler)] = [:]
+    @exclusivity(unchecked) private var nextToken: UInt64 = 1
+    @exclusivity(unchecked) private var timers = TimerQueue()
+    @exclusivity(unchecked) private var thread: pthread_t?
     private let threadID = Atomic<UInt64>(0)
 
     /// Starts the loop on a new thread.

@@ -19,16 +19,16 @@ public final class Pipe: @unchecked Sendable {
     /// ``terminate(owner:)`` closes it.
     public let survivesDisconnect: Bool
     /// The peer, once its handshake completed (guarded by `lock`).
-    public internal(set) var peer: PeerInfo?
+    @exclusivity(unchecked) public internal(set) var peer: PeerInfo?
     /// Set when the pipe is finished with: its connection is gone (or, for a pipe that
     /// ``survivesDisconnect``, it was terminated); the socket drops it (guarded by `lock`).
-    public internal(set) var isClosed = false
-    var outbound = RingQueue<Message>()
-    var inbound = RingQueue<Message>()
+    @exclusivity(unchecked) public internal(set) var isClosed = false
+    @exclusivity(unchecked) var outbound = RingQueue<Message>()
+    @exclusivity(unchecked) var inbound = RingQueue<Message>()
     /// Set by the session when it stopped reading because `inbound` was full.
-    var readingPaused = false
+    @exclusivity(unchecked) var readingPaused = false
     /// Set while messages taken from `outbound` wait in the session's buffers for the kernel.
-    var unflushed = false
+    @exclusivity(unchecked) var unflushed = false
     weak var session: StreamSession?
     public let loop: EventLoop
 

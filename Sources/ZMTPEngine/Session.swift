@@ -27,23 +27,23 @@ final class StreamSession: EventHandler {
 
     let loop: EventLoop
     let descriptor: FileDescriptor
-    var connection: Connection
+    @exclusivity(unchecked) var connection: Connection
     let pipe: Pipe
     weak var owner: (any PipeOwner)?
-    private var token: UInt64 = 0
-    private var readBuffer: [UInt8]
+    @exclusivity(unchecked) private var token: UInt64 = 0
+    @exclusivity(unchecked) private var readBuffer: [UInt8]
     /// Bytes read but not yet consumed (only while an authentication decision is pending).
-    private var unconsumed: [UInt8] = []
-    private var timer: UInt64?
-    private var wantsWrite = false
-    private var wantsRead = true
-    private var closed = false
+    @exclusivity(unchecked) private var unconsumed: [UInt8] = []
+    @exclusivity(unchecked) private var timer: UInt64?
+    @exclusivity(unchecked) private var wantsWrite = false
+    @exclusivity(unchecked) private var wantsRead = true
+    @exclusivity(unchecked) private var closed = false
     /// Mirror of `pipe.unflushed`, so the lock is taken only when it changes.
-    private var unflushed = false
+    @exclusivity(unchecked) private var unflushed = false
     /// Answers authentication requests (a ZAP handler), if the mechanism asks.
-    var authenticate: ((ZAPRequest) -> ZAPReply)?
+    @exclusivity(unchecked) var authenticate: ((ZAPRequest) -> ZAPReply)?
     /// Called once when the session ends, after the pipe is closed (for reconnects).
-    var onClose: ((String?) -> Void)?
+    @exclusivity(unchecked) var onClose: ((String?) -> Void)?
 
     init(loop: EventLoop, fd: consuming FileDescriptor, connection: Connection, pipe: Pipe, owner: any PipeOwner) {
         self.loop = loop

@@ -132,6 +132,8 @@ struct ThrRecv: ParsableCommand {
         options.linger = .zero
         let pull = try context.socket(.pull, options: options)
         try pull.bind(endpoint)
+        // Property wrappers are read once: their getters are generic and would cost in the loop.
+        let (size, count) = (self.size, self.count)
         try checkOneFrame(try pull.receive(), size: size)
         let start = monotonicSeconds()
         for _ in 1..<count { try checkOneFrame(try pull.receive(), size: size) }
@@ -163,6 +165,7 @@ struct ThrSend: ParsableCommand {
         let push = try context.socket(.push, options: try flags.options(server: false))
         try push.connect(endpoint)
         let message = Message([UInt8](repeating: 0, count: size))
+        let count = self.count
         for _ in 0..<count { try push.send(message) }
         // Stay connected until the receiver closes (PROTOCOL.md §2), then exit without dropping anything.
         _ = push.waitForPeers(1, timeout: .seconds(Int64(flags.timeout)))
@@ -187,6 +190,7 @@ struct LatB: ParsableCommand {
         let push = try context.socket(.push, options: try flags.options(server: true))
         try pull.bind(pingEndpoint)
         try push.bind(pongEndpoint)
+        let (size, roundtrips) = (self.size, self.roundtrips)
         for _ in 0...roundtrips {
             let message = try pull.receive()
             try checkOneFrame(message, size: size)
@@ -215,6 +219,7 @@ struct LatA: ParsableCommand {
         let pull = try context.socket(.pull, options: try flags.options(server: false))
         try push.connect(pingEndpoint)
         try pull.connect(pongEndpoint)
+        let (size, roundtrips) = (self.size, self.roundtrips)
         let message = Message([UInt8](repeating: 0, count: size))
         let warmupStart = monotonicSeconds()
         try push.send(message)
