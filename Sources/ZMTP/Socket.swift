@@ -44,6 +44,8 @@ public final class Socket: @unchecked Sendable {
     /// `waiters.count + observers.count`, read without the lock on the I/O thread's hot path (written
     /// with the lock held, so a waiter registered before a change is always seen after it).
     private let interest = Atomic<Int>(0)
+    /// Threads blocked in ``sleep(until:)``: a change wakes them only if there are any.
+    private let sleepers = Atomic<Int>(0)
     private lazy var bridge = SocketBridge(socket: self)
 
     init(type: SocketType, options: SocketOptions, loops: [EventLoop]) {
@@ -176,7 +178,7 @@ public final class Socket: @unchecked Sendable {
         return lock.withLock {
             while pipes.count(where: \.isConnected) < count {
                 if closed || deadline <= EventLoop.now() { return false }
-                _ = lock.wait(until: deadline.nanoseconds)
+                _ = sleep(until: deadline.nanoseconds)
             }
             return true
         }
@@ -188,7 +190,7 @@ public final class Socket: @unchecked Sendable {
         lock.withLock {
             while pipes.contains(where: \.isConnected) {
                 if closed || deadline <= EventLoop.now() { return }
-                _ = lock.wait(until: deadline.nanoseconds)
+                _ = sleep(until: deadline.nanoseconds)
             }
         }
     }
@@ -215,7 +217,7 @@ public final class Socket: @unchecked Sendable {
                     return
                 }
                 if let deadline, deadline <= EventLoop.now() { throw SocketError.timedOut }
-                _ = lock.wait(until: deadline?.nanoseconds)
+                _ = sleep(until: deadline?.nanoseconds)
             }
         }
     }
@@ -278,7 +280,7 @@ public final class Socket: @unchecked Sendable {
                 if let message = nextInboundMessage() { return message }
                 if closed { throw SocketError.closed }
                 if let deadline, deadline <= EventLoop.now() { throw SocketError.timedOut }
-                _ = lock.wait(until: deadline?.nanoseconds)
+                _ = sleep(until: deadline?.nanoseconds)
             }
         }
     }
@@ -417,10 +419,18 @@ public final class Socket: @unchecked Sendable {
         continuation?.resume()
     }
 
+    /// Blocks the calling thread (lock held) until a change or the deadline (CLOCK_MONOTONIC ns).
+    private func sleep(until deadline: UInt64?) -> Bool {
+        sleepers.add(1, ordering: .relaxed)
+        defer { sleepers.subtract(1, ordering: .relaxed) }
+        return lock.wait(until: deadline)
+    }
+
     /// Wakes blocked threads, suspended tasks and pollers after the queues changed. Cheap when nobody
-    /// waits: one condition broadcast and one atomic load.
+    /// waits: two atomic loads. (Waiters register under the lock that every change is made under, so
+    /// a waiter that registered before a change is always seen by the notification that follows it.)
     private func notifyChanged() {
-        lock.broadcast()
+        if sleepers.load(ordering: .relaxed) > 0 { lock.broadcast() }
         guard interest.load(ordering: .relaxed) > 0 else { return }
         let (resumed, signals) = lock.withLock { () -> ([CheckedContinuation<Void, Never>], [PollerSignal]) in
             let resumed = Array(waiters.values)
@@ -468,7 +478,7 @@ public final class Socket: @unchecked Sendable {
         lock.withLock {
             while pipes.contains(where: { !$0.isClosed && $0.hasUnsentMessages }) {
                 if let deadline, deadline <= EventLoop.now() { break }
-                _ = lock.wait(until: deadline?.nanoseconds ?? (EventLoop.now() + .milliseconds(50)).nanoseconds)
+                _ = sleep(until: deadline?.nanoseconds ?? (EventLoop.now() + .milliseconds(50)).nanoseconds)
             }
         }
         let (open, connecting) = lock.withLock { () -> ([Pipe], [Connector]) in

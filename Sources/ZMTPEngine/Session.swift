@@ -38,6 +38,8 @@ final class StreamSession: EventHandler {
     @exclusivity(unchecked) private var wantsWrite = false
     @exclusivity(unchecked) private var wantsRead = true
     @exclusivity(unchecked) private var closed = false
+    /// Storage reused for the batches handed to and taken from the pipe.
+    @exclusivity(unchecked) private var spareBatch: [Message] = []
     /// Mirror of `pipe.unflushed`, so the lock is taken only when it changes.
     @exclusivity(unchecked) private var unflushed = false
     /// Answers authentication requests (a ZAP handler), if the mechanism asks.
@@ -127,7 +129,8 @@ final class StreamSession: EventHandler {
 
     private func drainEvents() throws(ZMTPError) {
         // Messages are handed to the pipe in one batch per read: one lock round trip, not one per message.
-        var batch: [Message] = []
+        var batch = takeBatch()
+        defer { returnBatch(&batch) }
         while let event = connection.nextEvent() {
             switch event {
             case .handshakeCompleted(let info):
@@ -149,14 +152,29 @@ final class StreamSession: EventHandler {
             }
         }
         guard !batch.isEmpty else { return }
-        pipe.lock.withLock {
+        let becameReadable = pipe.lock.withLock { () -> Bool in
+            let wasEmpty = pipe.inbound.isEmpty
             for message in batch { pipe.inbound.push(message) }
             // Reading stops at the next read; this read's messages are all kept (bounded by one read).
             if pipe.receiveHighWaterMark != 0 && pipe.inbound.count >= pipe.receiveHighWaterMark {
                 pipe.readingPaused = true
             }
+            return wasEmpty
         }
-        owner?.pipeChanged(pipe)
+        // A reader waits only when every queue was empty, so only that transition needs a wake-up.
+        if becameReadable { owner?.pipeChanged(pipe) }
+    }
+
+    /// A cleared array for one batch, reusing the session's storage (no allocation per read).
+    private func takeBatch() -> [Message] {
+        var batch: [Message] = []
+        swap(&batch, &spareBatch)
+        return batch
+    }
+
+    private func returnBatch(_ batch: inout [Message]) {
+        batch.removeAll(keepingCapacity: true)
+        swap(&batch, &spareBatch)
     }
 
     /// Called (loop thread) when the socket made room in a paused inbound queue.
@@ -180,13 +198,15 @@ final class StreamSession: EventHandler {
     @discardableResult
     private func moveOutbound() -> Bool {
         guard connection.isHandshakeComplete else { return true }  // a pipe may fill before its connection is up
-        var moved = false
+        var madeRoom = false
+        var batch = takeBatch()
+        defer { returnBatch(&batch) }
         while connection.outbound.count < Self.maxBufferedOctets {
-            let batch = pipe.lock.withLock { () -> [Message] in
-                var batch: [Message] = []
+            batch.removeAll(keepingCapacity: true)
+            pipe.lock.withLock {
+                if pipe.sendHighWaterMark != 0 && pipe.outbound.count >= pipe.sendHighWaterMark { madeRoom = true }
                 while batch.count < 256, let message = pipe.outbound.pop() { batch.append(message) }
                 if !batch.isEmpty { pipe.unflushed = true }
-                return batch
             }
             if batch.isEmpty { break }
             unflushed = true
@@ -198,9 +218,9 @@ final class StreamSession: EventHandler {
                     return false
                 }
             }
-            moved = true
         }
-        if moved { owner?.pipeChanged(pipe) }
+        // A sender waits only when every queue was full, so only that transition needs a wake-up.
+        if madeRoom { owner?.pipeChanged(pipe) }
         return true
     }
 
