@@ -4,12 +4,13 @@ import Glibc
 
 /// A mutex with one condition variable, for threads that block (a socket's `send`/`receive` waiting for
 /// room or a message). `Synchronization.Mutex` has no condition variable.
+@usableFromInline
 final class ConditionLock: @unchecked Sendable {
     // @unchecked: the pthread objects are only used through lock/unlock/wait/broadcast below.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    @usableFromInline let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    init() {
+    @usableFromInline init() {
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -25,6 +26,7 @@ final class ConditionLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    @inlinable
     func withLock<R>(_ body: () throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -33,6 +35,7 @@ final class ConditionLock: @unchecked Sendable {
 
     /// Waits (lock held) until signalled or until `deadlineNanoseconds` (CLOCK_MONOTONIC) passes; nil
     /// waits forever. Returns false on timeout.
+    @usableFromInline
     func wait(until deadlineNanoseconds: UInt64?) -> Bool {
         guard let deadline = deadlineNanoseconds else {
             pthread_cond_wait(condition, mutex)
@@ -43,10 +46,12 @@ final class ConditionLock: @unchecked Sendable {
     }
 
     /// Wakes every waiter (lock held or not).
+    @usableFromInline
     func broadcast() { pthread_cond_broadcast(condition) }
 }
 
-/// A FIFO queue with O(1) push and pop (a growable ring buffer).
+/// A FIFO queue with O(1) push and pop (a growable ring buffer whose capacity is a power of two, so
+/// wrapping is a mask, not a division).
 struct RingQueue<Element> {
     private var storage: [Element?] = []
     private var head = 0
@@ -56,15 +61,14 @@ struct RingQueue<Element> {
 
     mutating func push(_ element: Element) {
         if count == storage.count { grow() }
-        storage[(head + count) % storage.count] = element
+        storage[(head &+ count) & (storage.count &- 1)] = element
         count += 1
     }
 
     mutating func pop() -> Element? {
         guard count > 0 else { return nil }
-        let element = storage[head]
-        storage[head] = nil
-        head = (head + 1) % storage.count
+        let element = storage[head].take()  // moved out: no retain/release pair
+        head = (head &+ 1) & (storage.count &- 1)
         count -= 1
         return element
     }
@@ -76,8 +80,9 @@ struct RingQueue<Element> {
     }
 
     private mutating func grow() {
-        var bigger = [Element?](repeating: nil, count: max(16, storage.count * 2))
-        for index in 0..<count { bigger[index] = storage[(head + index) % storage.count] }
+        let capacity = max(16, storage.count * 2)
+        var bigger = [Element?](repeating: nil, count: capacity)
+        for index in 0..<count { bigger[index] = storage[(head + index) & (storage.count - 1)].take() }
         storage = bigger
         head = 0
     }

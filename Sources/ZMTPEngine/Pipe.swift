@@ -105,8 +105,10 @@ public final class Pipe: @unchecked Sendable {
 
 /// The lock a socket shares with its pipes (a public face of ``ConditionLock``).
 public final class ConditionLockHandle: @unchecked Sendable {
-    let lock = ConditionLock()
+    @usableFromInline let lock = ConditionLock()
     public init() {}
+    /// Inlinable so that a critical section in another module is specialized, not a generic call.
+    @inlinable
     public func withLock<R>(_ body: () throws -> R) rethrows -> R { try lock.withLock(body) }
     /// Waits with the lock held until signalled or the deadline (CLOCK_MONOTONIC ns); false on timeout.
     public func wait(until deadline: UInt64?) -> Bool { lock.wait(until: deadline) }

@@ -38,8 +38,10 @@ final class StreamSession: EventHandler {
     @exclusivity(unchecked) private var wantsWrite = false
     @exclusivity(unchecked) private var wantsRead = true
     @exclusivity(unchecked) private var closed = false
-    /// Storage reused for the batches handed to and taken from the pipe.
-    @exclusivity(unchecked) private var spareBatch: [Message] = []
+    /// Messages on their way into / out of the pipe, moved in batches (one lock round trip per read
+    /// and per 256 messages written); ring queues so that each message is moved, not copied.
+    @exclusivity(unchecked) private var inboundBatch = RingQueue<Message>()
+    @exclusivity(unchecked) private var outboundBatch = RingQueue<Message>()
     /// Mirror of `pipe.unflushed`, so the lock is taken only when it changes.
     @exclusivity(unchecked) private var unflushed = false
     /// Answers authentication requests (a ZAP handler), if the mechanism asks.
@@ -129,8 +131,6 @@ final class StreamSession: EventHandler {
 
     private func drainEvents() throws(ZMTPError) {
         // Messages are handed to the pipe in one batch per read: one lock round trip, not one per message.
-        var batch = takeBatch()
-        defer { returnBatch(&batch) }
         while let event = connection.nextEvent() {
             switch event {
             case .handshakeCompleted(let info):
@@ -138,7 +138,7 @@ final class StreamSession: EventHandler {
                 owner?.pipeActivated(pipe)
                 pullOutbound()
             case .message(let message):
-                if !pipe.discardsInbound { batch.append(message) }
+                if !pipe.discardsInbound { inboundBatch.push(message) }
             case .authenticationRequested(let request):
                 let reply = authenticate?(request)
                     ?? ZAPReply(requestID: request.requestID, status: .success, statusText: "OK")
@@ -151,10 +151,10 @@ final class StreamSession: EventHandler {
                 break  // pub/sub and monitor events arrive with issue 5
             }
         }
-        guard !batch.isEmpty else { return }
+        guard !inboundBatch.isEmpty else { return }
         let becameReadable = pipe.lock.withLock { () -> Bool in
             let wasEmpty = pipe.inbound.isEmpty
-            for message in batch { pipe.inbound.push(message) }
+            while let message = inboundBatch.pop() { pipe.inbound.push(message) }
             // Reading stops at the next read; this read's messages are all kept (bounded by one read).
             if pipe.receiveHighWaterMark != 0 && pipe.inbound.count >= pipe.receiveHighWaterMark {
                 pipe.readingPaused = true
@@ -165,17 +165,6 @@ final class StreamSession: EventHandler {
         if becameReadable { owner?.pipeChanged(pipe) }
     }
 
-    /// A cleared array for one batch, reusing the session's storage (no allocation per read).
-    private func takeBatch() -> [Message] {
-        var batch: [Message] = []
-        swap(&batch, &spareBatch)
-        return batch
-    }
-
-    private func returnBatch(_ batch: inout [Message]) {
-        batch.removeAll(keepingCapacity: true)
-        swap(&batch, &spareBatch)
-    }
 
     /// Called (loop thread) when the socket made room in a paused inbound queue.
     func resumeReading() {
@@ -199,21 +188,19 @@ final class StreamSession: EventHandler {
     private func moveOutbound() -> Bool {
         guard connection.isHandshakeComplete else { return true }  // a pipe may fill before its connection is up
         var madeRoom = false
-        var batch = takeBatch()
-        defer { returnBatch(&batch) }
         while connection.outbound.count < Self.maxBufferedOctets {
-            batch.removeAll(keepingCapacity: true)
             pipe.lock.withLock {
                 if pipe.sendHighWaterMark != 0 && pipe.outbound.count >= pipe.sendHighWaterMark { madeRoom = true }
-                while batch.count < 256, let message = pipe.outbound.pop() { batch.append(message) }
-                if !batch.isEmpty { pipe.unflushed = true }
+                while outboundBatch.count < 256, let message = pipe.outbound.pop() { outboundBatch.push(message) }
+                if !outboundBatch.isEmpty { pipe.unflushed = true }
             }
-            if batch.isEmpty { break }
+            if outboundBatch.isEmpty { break }
             unflushed = true
-            for message in batch {
+            while let message = outboundBatch.pop() {
                 do throws(ZMTPError) {
                     try connection.send(message)
                 } catch {
+                    outboundBatch.removeAll()
                     close(error.description)
                     return false
                 }

@@ -72,7 +72,9 @@ public struct Connection: Sendable {
     private var peerGreeting: [UInt8] = []
     private var decoder: FrameDecoder
     private var partialMessage: [[UInt8]] = []
-    private var events: [ConnectionEvent] = []
+    /// Optional so that ``nextEvent()`` moves each event out instead of copying it (no reference
+    /// counting per message on the hot path).
+    private var events: [ConnectionEvent?] = []
     private var eventHead = 0
     private var outboundBuffer = OutboundBuffer()
 
@@ -138,7 +140,7 @@ public struct Connection: Sendable {
     /// The next event, or `nil` when there is none.
     public mutating func nextEvent() -> ConnectionEvent? {
         guard eventHead < events.count else { return nil }
-        let event = events[eventHead]
+        let event = events[eventHead].take()
         eventHead += 1
         if eventHead == events.count {
             events.removeAll(keepingCapacity: true)
@@ -334,7 +336,8 @@ public struct Connection: Sendable {
     /// - Throws: `invalidState` before the handshake completed, `invalidArgument` for a message with no
     ///   frames, `connectionClosed` after close.
     public mutating func send(_ message: Message) throws(ZMTPError) {
-        try ensureReady()
+        // Hot path: test the state without copying the peer's info out of it.
+        guard case .ready = state else { try ensureReady(); return }
         guard !message.frames.isEmpty else { throw .local(.invalidArgument, "a message needs at least one frame") }
         if mechanismTransformsFrames {
             let last = message.frames.count - 1
