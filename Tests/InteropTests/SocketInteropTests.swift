@@ -31,7 +31,7 @@ struct SocketInteropTests {
         let push = try context.socket(.push, options: Self.options())
         try push.connect(endpoint)
         for message in expectedMessages { try push.send(message) }
-        for message in expectedMessages { #expect(try peer.received() == message.frames) }
+        for message in expectedMessages { #expect(try peer.received() == Array(message.frames)) }
         #expect(peer.waitStatus() == 0)
         push.close()
     }
@@ -126,7 +126,7 @@ struct SocketInteropMoreTests {
         let push = try context.socket(.push, options: Self.options())
         try push.connect("tcp://[::1]:\(try peer.boundPort())")
         for message in expectedMessages { try push.send(message) }
-        for message in expectedMessages { #expect(try peer.received() == message.frames) }
+        for message in expectedMessages { #expect(try peer.received() == Array(message.frames)) }
         #expect(peer.waitStatus() == 0)
         push.close()
     }
@@ -178,13 +178,13 @@ struct SocketInteropMoreTests {
         let push = try context.socket(.push, options: Self.options())
         try push.connect(endpoint)
         for message in expectedMessages { try push.send(message) }
-        for message in expectedMessages { #expect(try first.received() == message.frames) }
+        for message in expectedMessages { #expect(try first.received() == Array(message.frames)) }
         #expect(first.waitStatus() == 0)
         push.waitUntilDisconnected(timeout: .seconds(5))
         let second = try PythonPeer(["pull-bind-at", endpoint])
         #expect(try second.readLine() == "BOUND")
         for message in expectedMessages { try push.send(message) }
-        for message in expectedMessages { #expect(try second.received() == message.frames) }
+        for message in expectedMessages { #expect(try second.received() == Array(message.frames)) }
         #expect(second.waitStatus() == 0)
         push.close()
     }

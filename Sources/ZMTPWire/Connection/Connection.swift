@@ -260,7 +260,7 @@ public struct Connection: Sendable {
             let topic = Array(body.dropFirst())
             events.append(first == 1 ? .subscribe(topic: topic) : .cancel(topic: topic))
         } else {
-            events.append(.message(Message(frames: [body])))
+            events.append(.message(Message(single: body)))
         }
     }
 

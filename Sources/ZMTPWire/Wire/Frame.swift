@@ -38,17 +38,91 @@ public struct Frame: Hashable, Sendable {
 
 /// A multipart message: one or more frames delivered atomically.
 ///
-/// Frames are copy-on-write arrays, so handing one message to many peers shares its bytes.
+/// Frames are copy-on-write arrays, so handing one message to many peers shares its bytes. A
+/// single-frame message (the common case) keeps its frame without an array around it, which saves
+/// an allocation per message.
 public struct Message: Hashable, Sendable, ExpressibleByArrayLiteral {
-    public var frames: [[UInt8]]
+    public var frames: Frames
 
-    @inlinable public init(frames: [[UInt8]]) { self.frames = frames }
-    @inlinable public init(_ frames: [UInt8]...) { self.frames = frames }
-    @inlinable public init(arrayLiteral elements: [UInt8]...) { self.frames = elements }
+    @inlinable public init(frames: [[UInt8]]) { self.frames = Frames(frames) }
+    @inlinable public init(frames: Frames) { self.frames = frames }
+    @inlinable public init(_ frames: [UInt8]...) { self.frames = Frames(frames) }
+    @inlinable public init(arrayLiteral elements: [UInt8]...) { self.frames = Frames(elements) }
+    /// A message of one frame.
+    @inlinable public init(single frame: [UInt8]) { self.frames = Frames(single: frame) }
 
     /// A message whose frames are the UTF-8 bytes of `strings`.
-    public init(strings: [String]) { self.frames = strings.map { Array($0.utf8) } }
+    public init(strings: [String]) { self.frames = Frames(strings.map { Array($0.utf8) }) }
 
     /// Total payload octets over all frames.
     @inlinable public var byteCount: Int { frames.reduce(0) { $0 + $1.count } }
+
+    /// The frames of a message, in order: a random-access collection of byte arrays that compares
+    /// equal to the `[[UInt8]]` with the same frames.
+    public struct Frames: RandomAccessCollection, MutableCollection, Hashable, Sendable, ExpressibleByArrayLiteral {
+        // Two plain fields rather than an enum with two array payloads (that layout crashed debug
+        // builds across modules). `multiple` is the empty-array singleton while `isSingle` holds.
+        @usableFromInline var single: [UInt8]
+        @usableFromInline var multiple: [[UInt8]]
+        @usableFromInline var isSingle: Bool
+
+        @inlinable public init(_ frames: [[UInt8]]) {
+            if frames.count == 1 {
+                single = frames[0]
+                multiple = []
+                isSingle = true
+            } else {
+                single = []
+                multiple = frames
+                isSingle = false
+            }
+        }
+        @inlinable public init(single frame: [UInt8]) {
+            single = frame
+            multiple = []
+            isSingle = true
+        }
+        @inlinable public init(arrayLiteral elements: [UInt8]...) { self.init(elements) }
+
+        @inlinable public var startIndex: Int { 0 }
+        @inlinable public var endIndex: Int { isSingle ? 1 : multiple.count }
+
+        @inlinable public subscript(position: Int) -> [UInt8] {
+            get {
+                if isSingle {
+                    precondition(position == 0, "frame index out of range")
+                    return single
+                }
+                return multiple[position]
+            }
+            set {
+                if isSingle {
+                    precondition(position == 0, "frame index out of range")
+                    single = newValue
+                } else {
+                    multiple[position] = newValue
+                }
+            }
+        }
+
+        /// Adds a frame at the end.
+        @inlinable public mutating func append(_ frame: [UInt8]) {
+            if isSingle {
+                multiple = [single, frame]
+                single = []
+                isSingle = false
+            } else {
+                multiple.append(frame)
+            }
+        }
+
+        @inlinable public static func == (lhs: Frames, rhs: Frames) -> Bool { lhs.elementsEqual(rhs) }
+        @inlinable public static func == (lhs: Frames, rhs: [[UInt8]]) -> Bool { lhs.elementsEqual(rhs) }
+        @inlinable public static func == (lhs: [[UInt8]], rhs: Frames) -> Bool { lhs.elementsEqual(rhs) }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(count)
+            for frame in self { hasher.combine(frame) }
+        }
+    }
 }
