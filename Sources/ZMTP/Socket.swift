@@ -23,7 +23,8 @@ import Glibc
 /// Thread safety: the socket is `Sendable`; calls from several threads or tasks are serialized by its
 /// lock. Connections live on the context's I/O threads; a socket spreads its connections over them.
 public final class Socket: @unchecked Sendable {
-    // @unchecked: every mutable field is guarded by `lock`; `interest` is atomic.
+    // @unchecked: every mutable field is guarded by `lock` (and `@exclusivity(unchecked)`, since the
+    // lock already serializes access); `interest` and `sleepers` are atomic.
     public let type: SocketType
     public let options: SocketOptions
     /// The I/O threads this socket's connections may run on; listeners live on `loops[0]`.

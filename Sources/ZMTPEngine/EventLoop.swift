@@ -19,7 +19,8 @@ protocol EventHandler: AnyObject {
 /// for a closed registration (habit 8 of ../shared/STYLE.md). Everything except ``execute(_:)`` and
 /// ``shutdown()`` must be called on the loop's thread.
 public final class EventLoop: @unchecked Sendable {
-    // @unchecked: `handlers`, `timers` and `nextToken` are touched only on the loop thread; the task
+    // @unchecked: `handlers`, `timers` and `nextToken` are touched only on the loop thread (hence
+    // `@exclusivity(unchecked)`: no dynamic check is needed for one thread's state); the task
     // queue is behind a Mutex; the descriptors are immutable after init.
     private let epoll: Int32
     private let wakeFD: Int32

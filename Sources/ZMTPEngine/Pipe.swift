@@ -7,7 +7,8 @@ import ZMTPWire
 /// `receiveHighWaterMark`). Both are guarded by the owning socket's lock (`lock`); the session runs on
 /// the event loop and takes the same lock for every queue operation.
 public final class Pipe: @unchecked Sendable {
-    // @unchecked: every mutable field is accessed with `lock` held.
+    // @unchecked: every mutable field is accessed with `lock` held. They are also
+    // `@exclusivity(unchecked)`: the lock already serializes access, and the dynamic check costs.
     public let lock: ConditionLockHandle
     public let sendHighWaterMark: Int
     public let receiveHighWaterMark: Int

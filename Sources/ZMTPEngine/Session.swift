@@ -22,6 +22,8 @@ public protocol PipeOwner: AnyObject, Sendable {
 /// inbound queue is at the receive high-water mark, and the session pulls outbound messages into the
 /// connection only while less than ``maxBufferedOctets`` are waiting for the kernel.
 final class StreamSession: EventHandler {
+    // Stored properties are `@exclusivity(unchecked)`: the session lives on one loop thread, so the
+    // runtime's dynamic exclusivity bookkeeping (a TLS lookup per access) would only cost.
     static let readSize = 64 * 1024
     static let maxBufferedOctets = 256 * 1024
 
