@@ -3,10 +3,13 @@ import ZMTPEngine
 
 /// Owns the I/O threads that sockets run on (libzmq's context).
 ///
-/// Create one per process, make sockets from it, close the sockets, then ``shutdown()``.
+/// Create one per process, make sockets from it, and ``shutdown()`` when done: it closes the sockets
+/// still open (each waiting up to its linger period, as libzmq's `zmq_ctx_term` does) and stops the
+/// threads.
 public final class Context: Sendable {
     let loops: [EventLoop]
     private let nextLoop = AtomicCounter()
+    private let sockets = LockedBox<[WeakSocket]>([])
 
     /// - Parameter ioThreads: I/O threads to start (`ZMQ_IO_THREADS`, default 1). A socket spreads
     ///   its connections over all of them.
@@ -22,15 +25,32 @@ public final class Context: Sendable {
             throw SocketError.unsupported("\(type) sockets are not implemented yet (PUSH and PULL are)")
         }
         // Each socket starts its round robin over the I/O threads at a different one.
+        guard loops[0].isRunning else { throw SocketError.closed }
         let first = nextLoop.next() % loops.count
         let rotated = Array(loops[first...] + loops[..<first])
-        return Socket(type: type, options: options, loops: rotated)
+        let socket = Socket(type: type, options: options, loops: rotated)
+        sockets.withLock { list in
+            list.removeAll { $0.socket == nil }
+            list.append(WeakSocket(socket: socket))
+        }
+        return socket
     }
 
-    /// Stops the I/O threads. Close every socket first (their linger runs in ``Socket/close()``).
+    /// Closes every socket still open, each honouring its linger period (so this returns within the
+    /// longest linger), then stops the I/O threads. Sockets closed afterwards close at once; calling
+    /// it again does nothing.
     public func shutdown() {
+        let open = sockets.withLock { list -> [Socket] in
+            defer { list.removeAll() }
+            return list.compactMap(\.socket)
+        }
+        for socket in open { socket.close() }
         for loop in loops { loop.shutdown() }
     }
+}
+
+struct WeakSocket {
+    weak var socket: Socket?
 }
 
 /// A counter shared across threads.

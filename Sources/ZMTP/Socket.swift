@@ -50,6 +50,7 @@ public final class Socket: @unchecked Sendable {
     private lazy var bridge = SocketBridge(socket: self)
 
     init(type: SocketType, options: SocketOptions, loops: [EventLoop]) {
+        precondition(!loops.isEmpty, "a socket needs an I/O thread")
         self.type = type
         self.options = options
         self.loops = loops
@@ -158,12 +159,14 @@ public final class Socket: @unchecked Sendable {
         }
         let done = ConditionLockHandle()
         let box = ResultBox()
-        loop.execute {
+        let accepted = loop.execute {
             let outcome: EngineError?
             do throws(EngineError) { try body(); outcome = nil } catch { outcome = error }
             done.withLock { box.finished = true; box.error = outcome }
             done.broadcast()
         }
+        // The context was shut down: its threads and every connection are gone already.
+        guard accepted else { throw SocketError.closed }
         done.withLock { while !box.finished { _ = done.wait(until: nil) } }
         if let error = box.error { throw SocketError.endpoint(error.message) }
     }

@@ -12,6 +12,12 @@ protocol EventHandler: AnyObject {
     func handle(readable: Bool, writable: Bool, hangup: Bool)
 }
 
+/// Tasks other threads hand to a loop, and whether it still accepts them.
+struct TaskQueue {
+    var items: [@Sendable () -> Void] = []
+    var accepting = true
+}
+
 /// One I/O thread: an epoll set, an eventfd to wake it, a task queue other threads feed, and a deadline
 /// queue for timers (epoll_wait's timeout; no timerfd needed).
 ///
@@ -24,7 +30,7 @@ public final class EventLoop: @unchecked Sendable {
     // queue is behind a Mutex; the descriptors are immutable after init.
     private let epoll: Int32
     private let wakeFD: Int32
-    private let tasks = Mutex<[@Sendable () -> Void]>([])
+    private let tasks = Mutex<TaskQueue>(TaskQueue())
     private let stopping = Atomic<Bool>(false)
     @exclusivity(unchecked) private var handlers: [UInt64: (fd: Int32, handler: any EventHandler)] = [:]
     @exclusivity(unchecked) private var nextToken: UInt64 = 1
@@ -65,18 +71,33 @@ public final class EventLoop: @unchecked Sendable {
     /// Whether the caller runs on this loop's thread.
     public var inLoop: Bool { threadID.load(ordering: .acquiring) == UInt64(pthread_self()) }
 
-    /// Runs `task` on the loop thread soon. Safe from any thread.
-    public func execute(_ task: @escaping @Sendable () -> Void) {
-        let wasEmpty = tasks.withLock { queue in
-            queue.append(task)
-            return queue.count == 1
+    /// Runs `task` on the loop thread soon. Safe from any thread. Returns false (and drops the task)
+    /// once ``shutdown()`` has begun; a task accepted before it still runs.
+    @discardableResult
+    public func execute(_ task: @escaping @Sendable () -> Void) -> Bool {
+        let outcome = tasks.withLock { queue -> (accepted: Bool, wake: Bool) in
+            guard queue.accepting else { return (false, false) }
+            queue.items.append(task)
+            return (true, queue.items.count == 1)
         }
-        if wasEmpty { wake() }
+        if outcome.wake { wake() }
+        return outcome.accepted
     }
 
+    /// Whether the loop still takes tasks (``shutdown()`` not yet called).
+    public var isRunning: Bool { tasks.withLock { $0.accepting } }
+
     /// Stops the loop after the tasks already queued and joins its thread (unless called on it).
+    /// Later calls do nothing.
     public func shutdown() {
-        execute { [self] in stopping.store(true, ordering: .releasing) }
+        let first = tasks.withLock { queue -> Bool in
+            guard queue.accepting else { return false }
+            queue.accepting = false
+            queue.items.append { [self] in stopping.store(true, ordering: .releasing) }
+            return true
+        }
+        guard first else { return }
+        wake()
         if !inLoop, let thread {
             pthread_join(thread, nil)
             self.thread = nil
@@ -166,8 +187,8 @@ public final class EventLoop: @unchecked Sendable {
                 }
             }
             let pending = tasks.withLock { queue -> [@Sendable () -> Void] in
-                defer { queue.removeAll(keepingCapacity: true) }
-                return queue
+                defer { queue.items.removeAll(keepingCapacity: true) }
+                return queue.items
             }
             for task in pending { task() }
             // Take the due timers first: their tasks may schedule new ones.

@@ -273,6 +273,52 @@ extension SocketAPITests {
     }
 }
 
+extension SocketAPITests {
+    @Test("context shutdown closes open sockets with their linger: queued messages still arrive")
+    func shutdownHonoursLinger() throws {
+        let receiving = try Context()
+        defer { receiving.shutdown() }
+        let pull = try receiving.socket(.pull, options: Self.options())
+        let endpoint = try pull.bind("tcp://127.0.0.1:*")
+        let sending = try Context()
+        let push = try sending.socket(.push, options: Self.options { $0.linger = .seconds(5); $0.sendHighWaterMark = 0 })
+        try push.connect(endpoint)
+        let payload = [UInt8](repeating: 3, count: 4096)
+        for index in 0..<2_000 { try push.send(Message(payload, withUnsafeBytes(of: UInt32(index)) { Array($0) })) }
+        // More than the kernel buffers and the PULL's queue hold: the linger must wait while the
+        // consumer (another thread) drains it.
+        let received = Counter()
+        let inOrder = Counter()
+        let reader = Thread {
+            for index in 0..<2_000 {
+                guard let message = try? pull.receive() else { return }
+                received.increment()
+                if message.frames[1] == withUnsafeBytes(of: UInt32(index)) { Array($0) } { inOrder.increment() }
+            }
+        }
+        reader.start()
+        sending.shutdown()  // the PUSH was never closed by hand
+        let deadline = Date().addingTimeInterval(10)
+        while received.value < 2_000 && Date() < deadline { usleep(10_000) }
+        #expect(received.value == 2_000 && inOrder.value == 2_000)
+        #expect(throws: SocketError.closed) { try push.send(Message([1])) }
+        push.close()  // already closed by the shutdown: returns at once
+        #expect(throws: SocketError.closed) { _ = try sending.socket(.push) }
+    }
+
+    @Test("context shutdown with a peer that never comes returns after the linger period, not later")
+    func shutdownBoundedByLinger() throws {
+        let context = try Context()
+        let push = try context.socket(.push, options: Self.options { $0.linger = .milliseconds(300) })
+        try push.connect(Self.ipcPath("nobody"))
+        try push.send(Message([1]))
+        let start = ContinuousClock.now
+        context.shutdown()
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed >= .milliseconds(280) && elapsed < .seconds(2), "took \(elapsed)")
+    }
+}
+
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
