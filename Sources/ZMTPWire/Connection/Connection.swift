@@ -221,7 +221,7 @@ public struct Connection: Sendable {
         try apply(step, greeting: greeting, context: context)
     }
 
-    private mutating func handle(frame: Frame, now: MonotonicInstant) throws(ZMTPError) {
+    private mutating func handle(frame: consuming Frame, now: MonotonicInstant) throws(ZMTPError) {
         switch state {
         case .handshaking(let handshake):
             guard frame.isCommand else {

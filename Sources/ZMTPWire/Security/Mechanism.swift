@@ -30,7 +30,7 @@ public protocol SecurityMechanism: Sendable {
     /// Encodes one outbound frame after the handshake (only when ``transformsFrames``).
     mutating func encode(frame body: [UInt8], more: Bool, isCommand: Bool, into out: inout OutboundBuffer) throws(ZMTPError)
     /// Decodes one inbound frame after the handshake (only when ``transformsFrames``).
-    mutating func decode(_ frame: Frame) throws(ZMTPError) -> Frame
+    mutating func decode(_ frame: consuming Frame) throws(ZMTPError) -> Frame
 }
 
 extension SecurityMechanism {
@@ -46,7 +46,7 @@ extension SecurityMechanism {
         out.appendFrame(body, more: more, command: isCommand)
     }
 
-    public mutating func decode(_ frame: Frame) throws(ZMTPError) -> Frame { frame }
+    public mutating func decode(_ frame: consuming Frame) throws(ZMTPError) -> Frame { frame }
 }
 
 /// Which side of a mechanism's handshake we play (RFC 37 §Topology). Usually the side that binds is

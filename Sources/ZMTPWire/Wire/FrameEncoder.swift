@@ -86,6 +86,20 @@ public struct OutboundBuffer: Sendable {
         append(body)
     }
 
+    /// Appends a frame of `size` octets whose body `fill` writes in place (zeroed beforehand), with
+    /// no intermediate array: CURVE seals MESSAGE boxes this way.
+    @inlinable
+    public mutating func appendFrame<R>(
+        size: Int, more: Bool = false, command: Bool = false, fill: (UnsafeMutableRawBufferPointer) -> R
+    ) -> R {
+        let before = tail.count
+        FrameEncoder.appendHeader(size: size, more: more, command: command, to: &tail)
+        let start = tail.count
+        tail.append(contentsOf: repeatElement(0, count: size))
+        pending += tail.count - before
+        return tail.withUnsafeMutableBytes { fill(UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+    }
+
     /// Appends every frame of a message.
     @inlinable
     public mutating func appendMessage(_ message: Message) {

@@ -136,7 +136,7 @@ public struct CurveClientMechanism: SecurityMechanism {
         try session?.encode(frame: body, more: more, isCommand: isCommand, into: &out)
     }
 
-    public mutating func decode(_ frame: Frame) throws(ZMTPError) -> Frame {
+    public mutating func decode(_ frame: consuming Frame) throws(ZMTPError) -> Frame {
         guard var current = session, case .ready = state else { throw .local(.invalidState, "CURVE handshake not complete") }
         session = nil
         defer { session = current }

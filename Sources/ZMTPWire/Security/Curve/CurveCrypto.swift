@@ -24,6 +24,34 @@ public protocol CurveCrypto: Sendable {
     func secretSeal(_ plaintext: UnsafeRawBufferPointer, nonce: [UInt8], key: SecretBytes, into out: inout [UInt8])
     /// Opens a secret-key box; `nil` on failure.
     func secretOpen(_ box: UnsafeRawBufferPointer, nonce: [UInt8], key: SecretBytes) -> [UInt8]?
+    /// Seals in place (MESSAGE boxes, no allocation): `buffer` holds 16 octets of room for the MAC,
+    /// then the plaintext; afterwards it holds the box.
+    func sealInPlace(_ buffer: UnsafeMutableRawBufferPointer, nonce: [UInt8], key: SecretBytes)
+    /// Opens in place: `buffer` holds a box; on success its first `count - 16` octets hold the
+    /// plaintext. Returns false when the MAC does not verify (the buffer's contents are then
+    /// unspecified).
+    func openInPlace(_ buffer: UnsafeMutableRawBufferPointer, nonce: [UInt8], key: SecretBytes) -> Bool
+}
+
+extension CurveCrypto {
+    /// In terms of ``seal(_:nonce:key:into:)``, with a copy (for implementations without an in-place
+    /// primitive, such as the test-only one).
+    public func sealInPlace(_ buffer: UnsafeMutableRawBufferPointer, nonce: [UInt8], key: SecretBytes) {
+        guard buffer.count >= 16 else { return }
+        var box: [UInt8] = []
+        seal(UnsafeRawBufferPointer(rebasing: buffer[16...]), nonce: nonce, key: key, into: &box)
+        guard box.count == buffer.count else { return }
+        box.withUnsafeBytes { buffer.copyMemory(from: $0) }
+    }
+
+    /// In terms of ``open(_:nonce:key:)``, with a copy.
+    public func openInPlace(_ buffer: UnsafeMutableRawBufferPointer, nonce: [UInt8], key: SecretBytes) -> Bool {
+        guard let plaintext = open(UnsafeRawBufferPointer(buffer), nonce: nonce, key: key),
+            plaintext.count + 16 == buffer.count
+        else { return false }
+        plaintext.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[..<plaintext.count]).copyMemory(from: $0) }
+        return true
+    }
 }
 
 /// CurveZMQ's cryptography from libsodium.
@@ -88,6 +116,34 @@ public struct SodiumCurveCrypto: CurveCrypto {
 
     public func open(_ box: UnsafeRawBufferPointer, nonce: [UInt8], key: SecretBytes) -> [UInt8]? {
         open(box, nonce: nonce, key: key) { crypto_box_open_easy_afternm($0, $1, $2, $3, $4) }
+    }
+
+    /// `crypto_box_easy_afternm` with the plaintext already where the box goes (libsodium allows the
+    /// overlap: it moves the plaintext first when they overlap).
+    public func sealInPlace(_ buffer: UnsafeMutableRawBufferPointer, nonce: [UInt8], key: SecretBytes) {
+        guard buffer.count >= Self.macLength, nonce.count == Self.nonceLength,
+            let base = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        else { return }
+        nonce.withUnsafeBufferPointer { nonceBuffer in
+            key.withUnsafeBytes { keyBuffer in
+                guard let noncePointer = nonceBuffer.baseAddress, let keyPointer = Self.pointer(keyBuffer) else { return }
+                _ = crypto_box_easy_afternm(
+                    base, base + Self.macLength, UInt64(buffer.count - Self.macLength), noncePointer, keyPointer)
+            }
+        }
+    }
+
+    /// `crypto_box_open_easy_afternm` writing the plaintext over the box.
+    public func openInPlace(_ buffer: UnsafeMutableRawBufferPointer, nonce: [UInt8], key: SecretBytes) -> Bool {
+        guard buffer.count >= Self.macLength, nonce.count == Self.nonceLength,
+            let base = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        else { return false }
+        return nonce.withUnsafeBufferPointer { nonceBuffer in
+            key.withUnsafeBytes { keyBuffer in
+                guard let noncePointer = nonceBuffer.baseAddress, let keyPointer = Self.pointer(keyBuffer) else { return false }
+                return crypto_box_open_easy_afternm(base, base, UInt64(buffer.count), noncePointer, keyPointer) == 0
+            }
+        }
     }
 
     public func secretSeal(_ plaintext: UnsafeRawBufferPointer, nonce: [UInt8], key: SecretBytes, into out: inout [UInt8]) {

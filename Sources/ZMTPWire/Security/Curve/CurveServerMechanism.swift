@@ -248,7 +248,7 @@ public struct CurveServerMechanism: SecurityMechanism {
         try session?.encode(frame: body, more: more, isCommand: isCommand, into: &out)
     }
 
-    public mutating func decode(_ frame: Frame) throws(ZMTPError) -> Frame {
+    public mutating func decode(_ frame: consuming Frame) throws(ZMTPError) -> Frame {
         guard var current = session else { throw .local(.invalidState, "CURVE handshake not complete") }
         session = nil  // keep the session uniquely referenced while it mutates
         defer { session = current }

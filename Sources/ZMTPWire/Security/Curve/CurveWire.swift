@@ -59,16 +59,28 @@ enum CurveWire {
 
     /// Splits a command body into its name and data; the name must be `expected`.
     static func data(of body: [UInt8], expecting expected: [UInt8]) throws(ZMTPError) -> ArraySlice<UInt8> {
+        body[try dataOffset(of: body, expecting: expected)...]
+    }
+
+    /// Where a command body's data starts; the name must be `expected`.
+    static func dataOffset(of body: [UInt8], expecting expected: [UInt8]) throws(ZMTPError) -> Int {
         guard let length = body.first, length > 0, Int(length) < body.count else {
             throw .peer(.malformedCommand, "command name missing, empty or longer than the body")
         }
-        let name = body[1...Int(length)]
-        guard name.elementsEqual(expected) else {
+        var matches = Int(length) == expected.count
+        if matches {
+            for index in 0..<expected.count where body[1 + index] != expected[index] {
+                matches = false
+                break
+            }
+        }
+        guard matches else {
+            let name = body[1...Int(length)]
             throw .peer(
                 .unexpectedCommand,
                 "expected \(String(decoding: expected, as: UTF8.self)), got \(String(decoding: name, as: UTF8.self))")
         }
-        return body[(Int(length) + 1)...]
+        return Int(length) + 1
     }
 
     /// A command body: name length, name, then `parts`.
@@ -122,45 +134,58 @@ struct CurveSession: Sendable {
     mutating func encode(frame body: [UInt8], more: Bool, isCommand: Bool, into out: inout OutboundBuffer) throws(ZMTPError) {
         guard nextSendNonce < UInt64.max else { throw .local(.invalidState, "CURVE nonces exhausted on this connection") }
         Self.write(nextSendNonce, into: &sendNonce)
-        var frame: [UInt8] = []
-        frame.reserveCapacity(1 + CurveWire.messageName.count + 8 + 16 + 1 + body.count)
-        frame.append(UInt8(CurveWire.messageName.count))
-        frame += CurveWire.messageName
-        frame += sendNonce[16...]
-        var plaintext: [UInt8] = []
-        plaintext.reserveCapacity(1 + body.count)
-        plaintext.append((more ? CurveWire.messageFlagMore : 0) | (isCommand ? CurveWire.messageFlagCommand : 0))
-        plaintext += body
-        plaintext.withUnsafeBytes { crypto.seal($0, nonce: sendNonce, key: key, into: &frame) }
+        // Written straight into the outbound buffer and sealed there: name, short nonce, room for the
+        // MAC, flags and body; no array per message.
+        let header = 1 + CurveWire.messageName.count + CurveWire.shortNonceLength
+        let flags = (more ? CurveWire.messageFlagMore : 0) | (isCommand ? CurveWire.messageFlagCommand : 0)
+        let (crypto, key, nonce) = (self.crypto, self.key, self.sendNonce)
+        out.appendFrame(size: header + CurveWire.macLength + 1 + body.count) { frame in
+            frame[0] = UInt8(CurveWire.messageName.count)
+            for (index, octet) in CurveWire.messageName.enumerated() { frame[1 + index] = octet }
+            for index in 0..<CurveWire.shortNonceLength { frame[1 + CurveWire.messageName.count + index] = nonce[16 + index] }
+            frame[header + CurveWire.macLength] = flags
+            body.withUnsafeBytes { source in
+                UnsafeMutableRawBufferPointer(rebasing: frame[(header + CurveWire.macLength + 1)...]).copyMemory(from: source)
+            }
+            crypto.sealInPlace(UnsafeMutableRawBufferPointer(rebasing: frame[header...]), nonce: nonce, key: key)
+        }
         nextSendNonce += 1
-        out.appendFrame(frame)
     }
 
-    /// Opens one MESSAGE (from a data or a command frame) into the frame it carries.
-    mutating func decode(_ frame: Frame) throws(ZMTPError) -> Frame {
-        let data = try CurveWire.data(of: frame.body, expecting: CurveWire.messageName)
-        guard data.count >= CurveWire.messageMinimumDataLength else {
-            throw .peer(.malformedCommand, "MESSAGE of \(data.count) data octets, minimum is 25")
+    /// Opens one MESSAGE (from a data or a command frame) into the frame it carries, in place: the
+    /// plaintext is decrypted over the box and moved to the front of the same array.
+    mutating func decode(_ frame: consuming Frame) throws(ZMTPError) -> Frame {
+        var frame = frame
+        let offset = try CurveWire.dataOffset(of: frame.body, expecting: CurveWire.messageName)
+        let dataLength = frame.body.count - offset
+        guard dataLength >= CurveWire.messageMinimumDataLength else {
+            throw .peer(.malformedCommand, "MESSAGE of \(dataLength) data octets, minimum is 25")
         }
-        let nonceBytes = data.prefix(CurveWire.shortNonceLength)
-        let counter = CurveWire.counter(nonceBytes)
+        var counter: UInt64 = 0
+        for index in offset..<(offset + CurveWire.shortNonceLength) { counter = counter << 8 | UInt64(frame.body[index]) }
         guard counter > lastReceivedNonce else {
             throw CurveWire.failed("MESSAGE nonce \(counter) does not exceed the last one (\(lastReceivedNonce)): replay")
         }
-        let box = data.dropFirst(CurveWire.shortNonceLength)
         Self.write(counter, into: &receiveNonce)
-        guard var plaintext = box.withUnsafeBytes({ crypto.open($0, nonce: receiveNonce, key: key) }) else {
-            throw CurveWire.failed("MESSAGE box does not open")
+        let boxStart = offset + CurveWire.shortNonceLength
+        let (crypto, key, nonce) = (self.crypto, self.key, self.receiveNonce)
+        let opened = frame.body.withUnsafeMutableBytes { raw in
+            crypto.openInPlace(UnsafeMutableRawBufferPointer(rebasing: raw[boxStart...]), nonce: nonce, key: key)
         }
+        guard opened else { throw CurveWire.failed("MESSAGE box does not open") }
         lastReceivedNonce = counter
-        let flags = plaintext[0]
+        let flags = frame.body[boxStart]
         guard flags & ~(CurveWire.messageFlagMore | CurveWire.messageFlagCommand) == 0 else {
             throw .peer(.malformedFrame, "MESSAGE flags 0x\(String(flags, radix: 16)) set reserved bits")
         }
         let isCommand = flags & CurveWire.messageFlagCommand != 0
         let more = flags & CurveWire.messageFlagMore != 0
         if isCommand && more { throw .peer(.malformedFrame, "command inside MESSAGE has MORE set") }
-        plaintext.removeFirst()  // the flags octet: a move in place, no second buffer
-        return Frame(body: plaintext, more: more, isCommand: isCommand)
+        // [name, nonce][flags, body][16 stale octets] -> [body]
+        frame.body.removeLast(CurveWire.macLength)
+        frame.body.removeSubrange(0...boxStart)
+        frame.more = more
+        frame.isCommand = isCommand
+        return frame
     }
 }
