@@ -137,6 +137,23 @@ public final class Listener: EventHandler, @unchecked Sendable {
         }
     }
 
+    /// How long accepting pauses after the process or system ran out of descriptors or memory.
+    static let acceptRetryDelay: Duration = .milliseconds(100)
+    private var paused = false
+    private var stopped = false
+    /// The last error that paused accepting (descriptor exhaustion), for diagnostics.
+    public private(set) var lastAcceptError: SystemError?
+
+    private func pauseAccepting() {
+        paused = true
+        loop.modify(token, readable: false, writable: false)
+        loop.schedule(at: EventLoop.now() + Self.acceptRetryDelay) { [weak self] in
+            guard let self, !self.stopped else { return }
+            self.paused = false
+            self.loop.modify(self.token, readable: true, writable: false)
+        }
+    }
+
     /// Registers for incoming connections (loop thread).
     public func start() throws(EngineError) {
         do throws(SystemError) {
@@ -148,19 +165,29 @@ public final class Listener: EventHandler, @unchecked Sendable {
 
     /// Stops accepting and closes the listening socket (loop thread).
     public func stop() {
+        stopped = true
         loop.deregister(token)
         if let ipcPath { unlink(ipcPath) }
     }
 
     func handle(readable: Bool, writable: Bool, hangup: Bool) {
-        guard readable, let factory else { return }
+        guard readable, !paused, let factory else { return }
         while true {
             let result: IOResult<Int32>
             do throws(SystemError) {
                 result = try Syscall.accept(descriptor.raw)
             } catch {
-                // EMFILE and friends: drop this round; the listener stays registered.
-                return
+                switch error.errno {
+                case ECONNABORTED, EPROTO, EPERM:
+                    continue  // that one connection is gone; the others are still waiting
+                default:
+                    // EMFILE, ENFILE, ENOBUFS, ENOMEM: no room for another connection now. epoll is
+                    // level-triggered and would report the waiting connection again at once, so stop
+                    // listening for a while instead of spinning; connections wait in the backlog.
+                    lastAcceptError = error
+                    pauseAccepting()
+                    return
+                }
             }
             guard case .processed(let raw) = result else { return }
             let target = factory.loopForConnection()

@@ -96,4 +96,54 @@ struct ToolInteropTests {
             #expect(Date().timeIntervalSince(start) < 2)
         }
     }
+
+    @Test("out of file descriptors, `zmtp pull` neither crashes nor spins, and serves again when they free up")
+    func descriptorExhaustion() throws {
+        // A shell lowers the descriptor limit for zmtp alone (the test process keeps its own).
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "ulimit -n 24 && exec \"$0\" pull --bind tcp://127.0.0.1:* --count 1", Self.tool.path]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        var text = ""
+        while !text.contains("\n") {
+            let chunk = errors.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let range = text.range(of: "listening on tcp://127.0.0.1:") else { throw InteropFailure("zmtp said: \(text)") }
+        let port = UInt16(text[range.upperBound...].prefix { $0.isNumber }) ?? 0
+
+        // More idle connections than the limit allows: accept4 hits EMFILE.
+        var idle: [LoopbackSocket] = []
+        for _ in 0..<40 { idle.append(try LoopbackSocket.connect(port: port)) }
+        let before = try Self.cpuTicks(of: process.processIdentifier)
+        usleep(1_000_000)
+        let used = try Self.cpuTicks(of: process.processIdentifier) - before
+        #expect(process.isRunning, "zmtp pull survived descriptor exhaustion")
+        #expect(used < 30, "\(used) CPU ticks in one second while out of descriptors: it is spinning")
+
+        idle.removeAll()  // closes them; descriptors free up
+        let peer = try PythonPeer(["push-connect", "tcp://127.0.0.1:\(port)"])
+        _ = try? peer.readLine()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(printed.hasPrefix("log-write\tconn\t"), "a message arrived after the exhaustion: \(printed)")
+    }
+
+    /// User plus system CPU ticks (1/100 s) a process has used, from /proc.
+    static func cpuTicks(of pid: Int32) throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        guard let close = stat.lastIndex(of: ")") else { throw InteropFailure("unreadable /proc/\(pid)/stat") }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else {
+            throw InteropFailure("unreadable /proc/\(pid)/stat")
+        }
+        return user + system
+    }
 }
