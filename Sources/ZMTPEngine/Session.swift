@@ -25,7 +25,11 @@ final class StreamSession: EventHandler {
     // Stored properties are `@exclusivity(unchecked)`: the session lives on one loop thread, so the
     // runtime's dynamic exclusivity bookkeeping (a TLS lookup per access) would only cost.
     static let readSize = 64 * 1024
-    static let maxBufferedOctets = 256 * 1024
+    static let maxBufferedOctets = 1024 * 1024
+    /// The limit when every octet is encrypted (CURVE): smaller, so that encrypting the next messages
+    /// alternates with writing the last ones and the kernel's buffer never runs dry meanwhile.
+    static let maxEncryptedOctets = 64 * 1024
+    private lazy var bufferLimit = connection.encodesFrames ? Self.maxEncryptedOctets : Self.maxBufferedOctets
 
     let loop: EventLoop
     let descriptor: FileDescriptor
@@ -184,33 +188,40 @@ final class StreamSession: EventHandler {
         flush()
     }
 
-    /// Moves messages from the pipe into the connection while less than ``maxBufferedOctets`` wait for
-    /// the kernel, taking up to 256 per lock round trip. Returns false if the session closed.
+    /// Moves messages from the pipe into the connection while less than the buffer limit waits for
+    /// the kernel, taking up to 256 per lock round trip; what does not fit yet stays in
+    /// `outboundBatch` for the next round. Returns false if the session closed.
     @discardableResult
     private func moveOutbound() -> Bool {
         guard connection.isHandshakeComplete else { return true }  // a pipe may fill before its connection is up
         var madeRoom = false
-        while connection.outbound.count < Self.maxBufferedOctets {
-            pipe.lock.withLock {
-                if pipe.sendHighWaterMark != 0 && pipe.outbound.count >= pipe.sendHighWaterMark { madeRoom = true }
-                while outboundBatch.count < 256, let message = pipe.outbound.pop() { outboundBatch.push(message) }
-                if !outboundBatch.isEmpty { pipe.unflushed = true }
-            }
-            if outboundBatch.isEmpty { break }
-            unflushed = true
-            while let message = outboundBatch.pop() {
-                do throws(ZMTPError) {
-                    try connection.send(message)
-                } catch {
-                    outboundBatch.removeAll()
-                    close(error.description)
-                    return false
+        while connection.outbound.count < bufferLimit {
+            if outboundBatch.isEmpty {
+                pipe.lock.withLock {
+                    if pipe.sendHighWaterMark != 0 && pipe.outbound.count >= pipe.sendHighWaterMark { madeRoom = true }
+                    while outboundBatch.count < 256, let message = pipe.outbound.pop() { outboundBatch.push(message) }
+                    if !outboundBatch.isEmpty { pipe.unflushed = true }
                 }
+                if outboundBatch.isEmpty { break }
+                unflushed = true
+            }
+            guard let message = outboundBatch.pop() else { break }
+            do throws(ZMTPError) {
+                try connection.send(message)
+            } catch {
+                outboundBatch.removeAll()
+                close(error.description)
+                return false
             }
         }
         // A sender waits only when every queue was full, so only that transition needs a wake-up.
         if madeRoom { owner?.pipeChanged(pipe) }
         return true
+    }
+
+    /// Whether messages wait to be encoded: in `outboundBatch` or in the pipe.
+    private var hasMessagesToMove: Bool {
+        !outboundBatch.isEmpty || pipe.lock.withLock { !pipe.outbound.isEmpty }
     }
 
     private func flush() {
@@ -232,12 +243,12 @@ final class StreamSession: EventHandler {
             case .processed(let count):
                 connection.outbound.consume(count)
             }
-            if connection.outbound.count < Self.maxBufferedOctets / 2, pipe.lock.withLock({ !pipe.outbound.isEmpty }) {
+            if connection.outbound.count < bufferLimit / 2, hasMessagesToMove {
                 guard moveOutbound() else { return }
             }
         }
         setWantsWrite(false)
-        if unflushed {
+        if unflushed && outboundBatch.isEmpty {
             unflushed = false
             pipe.lock.withLock { pipe.unflushed = false }
             owner?.pipeChanged(pipe)  // linger may be waiting for this

@@ -67,6 +67,9 @@ public struct Connection: Sendable {
     public let configuration: ConnectionConfiguration
     private var mechanism: any SecurityMechanism
     private let mechanismTransformsFrames: Bool
+    /// Whether every frame is transformed on its way out and in (CURVE's MESSAGE boxes): encoding
+    /// then costs per octet, which a driver may want to interleave with its writes.
+    public var encodesFrames: Bool { mechanismTransformsFrames }
     private let localGreeting: [UInt8]
     private var state: State = .awaitingGreetingPrefix
     private var peerGreeting: [UInt8] = []

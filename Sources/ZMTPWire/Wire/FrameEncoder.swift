@@ -87,16 +87,31 @@ public struct OutboundBuffer: Sendable {
     }
 
     /// Appends a frame of `size` octets whose body `fill` writes in place (zeroed beforehand), with
-    /// no intermediate array: CURVE seals MESSAGE boxes this way.
+    /// no intermediate array: CURVE seals MESSAGE boxes this way. A body of ``shareThreshold`` octets
+    /// or more gets a chunk of its own, so it is written once and never copied again.
     @inlinable
     public mutating func appendFrame<R>(
         size: Int, more: Bool = false, command: Bool = false, fill: (UnsafeMutableRawBufferPointer) -> R
     ) -> R {
         let before = tail.count
         FrameEncoder.appendHeader(size: size, more: more, command: command, to: &tail)
+        pending += tail.count - before
+        if size >= Self.shareThreshold {
+            sealTail()
+            var result: R?
+            let chunk = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+                buffer.initialize(repeating: 0)
+                result = fill(UnsafeMutableRawBufferPointer(buffer))
+                initialized = size
+            }
+            chunks.append(chunk)
+            pending += size
+            // `fill` ran exactly once above.
+            return result.unsafelyUnwrapped
+        }
         let start = tail.count
         tail.append(contentsOf: repeatElement(0, count: size))
-        pending += tail.count - before
+        pending += size
         return tail.withUnsafeMutableBytes { fill(UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
     }
 
