@@ -38,8 +38,12 @@ public final class EventLoop: @unchecked Sendable {
     @exclusivity(unchecked) private var thread: pthread_t?
     private let threadID = Atomic<UInt64>(0)
 
+    /// The thread's name (what `top -H` and `perf` show), at most 15 characters.
+    public let name: String
+
     /// Starts the loop on a new thread.
     public init(name: String = "zmtp-io") throws(EngineError) {
+        self.name = String(name.utf8.prefix(15)) ?? "zmtp-io"
         do throws(SystemError) {
             epoll = try Syscall.retrying("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
             wakeFD = try Syscall.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC)) }
@@ -163,6 +167,7 @@ public final class EventLoop: @unchecked Sendable {
 
     private func run() {
         threadID.store(UInt64(pthread_self()), ordering: .releasing)
+        czmtp_set_thread_name(name)
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         while !stopping.load(ordering: .acquiring) {
             let timeout = timers.millisecondsUntilNext(now: Self.now())

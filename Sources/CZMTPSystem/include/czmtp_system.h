@@ -25,4 +25,7 @@ static inline int czmtp_sun_path_size(void) { return (int)sizeof(((struct sockad
 /// IOV_MAX, hidden by Glibc's module map.
 int czmtp_iov_max(void);
 
+/// Names the calling thread (prctl PR_SET_NAME; at most 15 characters are kept).
+void czmtp_set_thread_name(const char *name);
+
 #endif
