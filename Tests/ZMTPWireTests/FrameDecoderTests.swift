@@ -158,4 +158,30 @@ struct OutboundBufferTests {
         #expect(buffer.isEmpty)
         #expect(buffer.takeAll() == [])
     }
+
+    @Test("a buffer that is never entirely sent keeps only about what is unsent, not everything ever written")
+    func partialWritesDoNotAccumulate() {
+        var buffer = OutboundBuffer()
+        let frame = [UInt8](repeating: 7, count: 1024)
+        var written: [UInt8] = []
+        var expected: [UInt8] = []
+        for round in 0..<10_000 {
+            buffer.appendFrame(frame)
+            FrameEncoder.appendFrame(frame, to: &expected)
+            // The kernel takes all but the last 100 octets each time (as a full socket buffer does).
+            let take = buffer.count - 100
+            buffer.withChunks { pieces in
+                var left = take
+                for piece in pieces where left > 0 {
+                    written.append(contentsOf: piece.prefix(left))
+                    left -= min(left, piece.count)
+                }
+            }
+            buffer.consume(take)
+            if round % 1000 == 0 { #expect(buffer.retainedOctets < 256 * 1024, "round \(round): \(buffer.retainedOctets) octets held") }
+        }
+        #expect(buffer.retainedOctets < 256 * 1024)
+        written += buffer.takeAll()
+        #expect(written == expected, "every octet once, in order")
+    }
 }

@@ -49,6 +49,9 @@ public enum FrameEncoder {
 public struct OutboundBuffer: Sendable {
     /// Bodies this large or larger are kept by reference instead of being copied.
     public static let shareThreshold = 16 * 1024
+    /// Sent octets at the front of the tail that are dropped (moving the rest down) once they are at
+    /// least this many and at least half of it.
+    public static let compactThreshold = 64 * 1024
 
     @usableFromInline var chunks: [[UInt8]] = []
     /// Index of the first chunk not fully sent.
@@ -64,6 +67,12 @@ public struct OutboundBuffer: Sendable {
     public init() {}
 
     public var isEmpty: Bool { count == 0 }
+
+    /// Octets the buffer holds in memory, sent or not (diagnostics and tests: it must stay near
+    /// ``count``, not grow with everything ever written).
+    public var retainedOctets: Int {
+        tail.count + chunks[head...].reduce(0) { $0 + $1.count }
+    }
 
     /// Appends raw octets (already encoded).
     @inlinable
@@ -185,6 +194,11 @@ public struct OutboundBuffer: Sendable {
         } else if head > 32, head * 2 > chunks.count {
             chunks.removeFirst(head)
             head = 0
+        } else if head == chunks.count, headOffset >= Self.compactThreshold, headOffset * 2 >= tail.count {
+            // The writer keeps appending to a tail that is never entirely sent (the kernel takes a bit
+            // less than is queued each time): drop the sent part, or the tail would grow without bound.
+            tail.removeFirst(headOffset)
+            headOffset = 0
         }
     }
 
