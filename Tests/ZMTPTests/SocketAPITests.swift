@@ -293,7 +293,8 @@ extension SocketAPITests {
             for index in 0..<2_000 {
                 guard let message = try? pull.receive() else { return }
                 received.increment()
-                if message.frames[1] == withUnsafeBytes(of: UInt32(index)) { Array($0) } { inOrder.increment() }
+                let tag = withUnsafeBytes(of: UInt32(index)) { Array($0) }
+                if message.frames[1] == tag { inOrder.increment() }
             }
         }
         reader.start()

@@ -401,8 +401,13 @@ public struct Connection: Sendable {
     /// The earliest instant at which ``handleTimeout(now:)`` has work to do, or `nil`.
     public var nextDeadline: MonotonicInstant? {
         if isClosed { return nil }
-        let ttlDeadline = peerTTL.map { lastInbound + $0 }
-        return [handshakeDeadline, ttlDeadline, pongDeadline, nextPingAt].compactMap { $0 }.min()
+        // Asked after every read: no array, just the earliest of four optionals.
+        func earlier(_ a: MonotonicInstant?, _ b: MonotonicInstant?) -> MonotonicInstant? {
+            guard let a else { return b }
+            guard let b else { return a }
+            return min(a, b)
+        }
+        return earlier(earlier(handshakeDeadline, peerTTL.map { lastInbound + $0 }), earlier(pongDeadline, nextPingAt))
     }
 
     /// Runs whatever is due at `now`: closes on a handshake or heartbeat timeout, sends due PINGs.
