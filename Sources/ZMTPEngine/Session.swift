@@ -4,6 +4,14 @@ import ZMTPWire
 import Glibc
 #endif
 
+/// How a session ended, for whoever started it (a connector decides whether to reconnect).
+struct SessionEnd {
+    /// Why, or nil for a local close or a clean EOF.
+    var reason: String?
+    /// False after a protocol error: reconnecting would fail the same way.
+    var reconnect: Bool
+}
+
 /// What a session tells the socket that owns its pipe. Called on the event loop's thread.
 public protocol PipeOwner: AnyObject, Sendable {
     /// The handshake completed: the pipe may carry messages now.
@@ -53,7 +61,10 @@ final class StreamSession: EventHandler {
     /// Answers authentication requests (a ZAP handler), if the mechanism asks.
     @exclusivity(unchecked) var authenticate: ((ZAPRequest) -> ZAPReply)?
     /// Called once when the session ends, after the pipe is closed (for reconnects).
-    @exclusivity(unchecked) var onClose: ((String?) -> Void)?
+    @exclusivity(unchecked) var onClose: ((SessionEnd) -> Void)?
+    /// Cleared when the connection failed on a protocol error, after which a connecting socket must
+    /// not try again (RFC 37: a peer's ERROR; libzmq does the same for every protocol error).
+    @exclusivity(unchecked) private var reconnectAllowed = true
 
     init(loop: EventLoop, fd: consuming FileDescriptor, connection: Connection, pipe: Pipe, owner: any PipeOwner) {
         self.loop = loop
@@ -128,7 +139,7 @@ final class StreamSession: EventHandler {
             try drainEvents()
         } catch {
             flush()
-            close(error.description)
+            fail(error)
             return
         }
         flush()
@@ -253,7 +264,9 @@ final class StreamSession: EventHandler {
             pipe.lock.withLock { pipe.unflushed = false }
             owner?.pipeChanged(pipe)  // linger may be waiting for this
         }
-        if connection.isClosed { close(connection.closeError?.description) }
+        if connection.isClosed {
+            if let error = connection.closeError { fail(error) } else { close(nil) }
+        }
     }
 
     private func setWantsWrite(_ wanted: Bool) {
@@ -282,12 +295,21 @@ final class StreamSession: EventHandler {
                 try self.connection.handleTimeout(now: EventLoop.now())
             } catch {
                 self.flush()
-                self.close(error.description)
+                self.fail(error)
                 return
             }
             self.flush()
             self.rearmTimer()
         }
+    }
+
+    /// Ends the session because the connection failed: a protocol error blamed on the peer ends
+    /// reconnecting too; timeouts do not (the peer may just be slow or gone).
+    private func fail(_ error: ZMTPError) {
+        if error.blame == .peer, error.code != .handshakeTimeout, error.code != .heartbeatTimeout {
+            reconnectAllowed = false
+        }
+        close(error.description)
     }
 
     /// Ends the session: deregisters, marks the pipe closed and tells the owner (loop thread).
@@ -306,7 +328,7 @@ final class StreamSession: EventHandler {
             if !pipe.survivesDisconnect { pipe.isClosed = true }
         }
         owner?.pipeClosed(pipe, error: error)
-        onClose?(error)
+        onClose?(SessionEnd(reason: error, reconnect: reconnectAllowed))
         onClose = nil
     }
 }

@@ -59,7 +59,7 @@ enum SocketSetup {
     @discardableResult
     static func startSession(
         fd: consuming FileDescriptor, role: MechanismRole, loop: EventLoop, factory: any ConnectionFactory,
-        pipe existing: Pipe? = nil, onClose: ((String?) -> Void)?
+        pipe existing: Pipe? = nil, onClose: ((SessionEnd) -> Void)?
     ) -> Pipe? {
         let raw = fd.raw
         let address = SocketAddress.peer(of: raw)
@@ -69,7 +69,7 @@ enum SocketSetup {
             let (configuration, mechanism) = try factory.makeConnection(role: role, peerAddress: peerAddress)
             connection = try Connection(configuration: configuration, mechanism: mechanism, now: EventLoop.now())
         } catch {
-            onClose?(error.description)
+            onClose?(SessionEnd(reason: error.description, reconnect: true))
             return nil  // fd closes here
         }
         let pipe = existing ?? factory.makePipe(loop: loop)
@@ -221,6 +221,8 @@ public final class Connector: EventHandler, @unchecked Sendable {
     private var current: Pipe?
     /// A pipe that outlives connections (`ZMQ_IMMEDIATE` off): every connection made uses it.
     private let persistentPipe: Pipe?
+    /// Set when a protocol error ended connecting for good (the reason).
+    public private(set) var failedPermanently: String?
 
     /// - Parameter pipe: a pipe (made with `survivesDisconnect`) for every connection to use, or nil
     ///   for a fresh pipe per connection, created when its handshake completes.
@@ -313,9 +315,17 @@ public final class Connector: EventHandler, @unchecked Sendable {
     private func established(_ fd: consuming FileDescriptor) {
         guard let factory else { return }
         delay = options.reconnectInterval
-        current = SocketSetup.startSession(fd: fd, role: .client, loop: loop, factory: factory, pipe: persistentPipe) { [weak self] _ in
-            self?.current = nil
-            self?.retryLater()
+        current = SocketSetup.startSession(fd: fd, role: .client, loop: loop, factory: factory, pipe: persistentPipe) { [weak self] end in
+            guard let self else { return }
+            self.current = nil
+            if end.reconnect {
+                self.retryLater()
+            } else {
+                // As libzmq: the peer refused us (ERROR) or broke the protocol; trying again would
+                // fail the same way. The peer's queue goes too, so a PUSH stops choosing it.
+                self.failedPermanently = end.reason
+                self.stop()
+            }
         }
     }
 

@@ -320,6 +320,38 @@ extension SocketAPITests {
     }
 }
 
+extension SocketAPITests {
+    @Test("after the peer's ERROR a connecting socket does not reconnect (RFC 37) and drops that peer's queue")
+    func noReconnectAfterError() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let path = "/tmp/zmtp-refused-\(getpid()).sock"
+        let listener = try RawListener(path: path)
+        let push = try context.socket(.push, options: Self.options { $0.reconnectInterval = .milliseconds(20) })
+        try push.connect("ipc://\(path)")
+        try push.send(Message([1]))  // queued for the peer before it answers
+        let refusing = try listener.acceptAndRefuse(reason: "invalid-socket-type")
+        #expect(!listener.hasPendingConnection(timeoutMs: 600), "no second attempt after ERROR")
+        #expect(try push.trySend(Message([2])) == false, "the refused peer's queue is gone")
+        _ = refusing
+        push.close()
+    }
+
+    @Test("after a plain disconnect a connecting socket does reconnect")
+    func reconnectAfterPlainClose() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let path = "/tmp/zmtp-closing-\(getpid()).sock"
+        let listener = try RawListener(path: path)
+        let push = try context.socket(.push, options: Self.options { $0.reconnectInterval = .milliseconds(20) })
+        try push.connect("ipc://\(path)")
+        let first = try listener.acceptAndHandshake(socketType: "PULL")
+        first.closeNow()
+        #expect(listener.hasPendingConnection(timeoutMs: 2_000), "a new attempt follows a plain close")
+        push.close()
+    }
+}
+
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
@@ -354,6 +386,23 @@ final class RawListener {
     deinit {
         close(fd)
         unlink(path)
+    }
+
+    /// Whether a connection waits to be accepted within `timeoutMs`.
+    func hasPendingConnection(timeoutMs: Int32) -> Bool {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&pfd, 1, timeoutMs) > 0
+    }
+
+    /// Accepts one connection and answers its greeting with ERROR, as a peer that refuses it.
+    func acceptAndRefuse(reason: String) throws -> RawPeer {
+        let client = accept(fd, nil, nil)
+        guard client >= 0 else { throw SocketError.endpoint("accept: errno \(errno)") }
+        let peer = RawPeer(fd: client)
+        var error: [UInt8] = []
+        FrameEncoder.appendFrame(try Command.error(reason).encodedBody(), command: true, to: &error)
+        peer.write(Greeting(mechanism: .null, asServer: false).encoded + error)
+        return peer
     }
 
     /// Accepts one connection and completes a NULL handshake as `socketType`.
