@@ -25,10 +25,10 @@ public final class Context: Sendable {
         self.loops = loops
     }
 
-    /// A new socket of `type`. Supported so far: PUSH and PULL.
+    /// A new socket of `type`: PUSH, PULL, PUB, SUB, XPUB or XSUB.
     public func socket(_ type: SocketType, options: SocketOptions = SocketOptions()) throws -> Socket {
-        guard type == .push || type == .pull else {
-            throw SocketError.unsupported("\(type) sockets are not implemented yet (PUSH and PULL are)")
+        guard [.push, .pull, .pub, .sub, .xpub, .xsub].contains(type) else {
+            throw SocketError.unsupported("\(type) sockets are not implemented (PUSH, PULL, PUB, SUB, XPUB and XSUB are)")
         }
         // Each socket starts its round robin over the I/O threads at a different one.
         guard loops[0].isRunning else { throw SocketError.closed }

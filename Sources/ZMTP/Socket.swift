@@ -5,13 +5,19 @@ import ZMTPEngine
 import Glibc
 #endif
 
-/// A ZeroMQ socket. PUSH and PULL so far (RFC 30, libzmq 4.3 semantics):
+/// A ZeroMQ socket: PUSH, PULL (RFC 30), PUB, SUB, XPUB and XSUB (RFC 29), with libzmq 4.3's
+/// semantics. For the pipeline pattern:
 ///
 /// - PUSH round-robins whole messages over the peers whose queue is below the send high-water mark;
 ///   when none has room (or none exists) ``send(_:)`` blocks up to the send timeout.
 /// - PULL fair-queues: it takes one message from each peer with messages waiting in turn, so one fast
 ///   sender cannot starve the others.
 /// - Multipart messages are atomic: queued, written and delivered whole.
+///
+/// For publish/subscribe: PUB and XPUB send each message to the peers with a subscription that
+/// prefixes its first frame (a full peer misses it); SUB and XSUB subscribe with ``subscribe(_:)``
+/// (XSUB also by sending `0x01`/`0x00` + topic), tell every publisher again when it reconnects, and
+/// filter what they receive. An XPUB's application receives its peers' subscriptions as messages.
 ///
 /// Three ways to wait, all bounded by the same per-peer queues:
 /// - blocking ``send(_:)`` / ``receive()`` with the socket's timeouts, for code without tasks;
@@ -56,8 +62,27 @@ public final class Socket: @unchecked Sendable {
         self.loops = loops
     }
 
-    private var canSendMessages: Bool { type == .push }
-    private var canReceiveMessages: Bool { type == .pull }
+    private var canSendMessages: Bool { type == .push || type == .pub || type == .xpub || type == .xsub }
+    private var canReceiveMessages: Bool { type == .pull || type == .sub || type == .xsub || type == .xpub }
+    /// PUB and XPUB: their peers' subscriptions decide where messages go.
+    private var distributesBySubscription: Bool { type == .pub || type == .xpub }
+    /// SUB and XSUB: they subscribe, and filter what they receive by their own subscriptions.
+    private var subscribes: Bool { type == .sub || type == .xsub }
+
+    // Publish/subscribe state (lock held).
+    /// Peers' subscriptions (PUB, XPUB), by pipe.
+    @exclusivity(unchecked) private var peerSubscriptions = SubscriptionTrie<ObjectIdentifier>(mode: .set)
+    @exclusivity(unchecked) private var pipesByID: [ObjectIdentifier: Pipe] = [:]
+    @exclusivity(unchecked) private var subscriptionCounts: [ObjectIdentifier: Int] = [:]
+    /// Our own subscriptions (SUB, XSUB), counted: each subscribe needs its unsubscribe.
+    @exclusivity(unchecked) private var ownSubscriptions = SubscriptionTrie<Int>(mode: .counting)
+    /// Subscription messages (0x01/0x00 + topic) waiting for an XPUB's application, from
+    /// `notificationHead` on; at most ``maxPendingNotifications``.
+    @exclusivity(unchecked) private var notifications: [Message] = []
+    @exclusivity(unchecked) private var notificationHead = 0
+    @exclusivity(unchecked) private var droppedNotices = 0
+    static let maxPendingNotifications = 1_000_000
+    @exclusivity(unchecked) private var dropped = 0
 
     // MARK: - Endpoints
 
@@ -216,10 +241,7 @@ public final class Socket: @unchecked Sendable {
         try lock.withLock {
             while true {
                 if closed { throw SocketError.closed }
-                if let pipe = nextPipeWithRoom() {
-                    pipe.enqueue(message)
-                    return
-                }
+                if deliver(message) { return }
                 if let deadline, deadline <= EventLoop.now() { throw SocketError.timedOut }
                 _ = sleep(until: deadline?.nanoseconds)
             }
@@ -232,10 +254,48 @@ public final class Socket: @unchecked Sendable {
         try checkSendable(message)
         return try lock.withLock {
             if closed { throw SocketError.closed }
+            return deliver(message)
+        }
+    }
+
+    /// Hands a message to the peers the socket type chooses (lock held); false means "would block".
+    /// - PUSH: the next peer in turn with room.
+    /// - PUB, XPUB: every peer with a matching subscription; a full peer misses the message
+    ///   (``droppedMessages``), or with ``SocketOptions/xpubNoDrop`` the send would block instead.
+    /// - XSUB: `0x01`/`0x00` + topic updates the subscriptions and goes to every publisher; anything
+    ///   else goes to every publisher with room.
+    private func deliver(_ message: Message) -> Bool {
+        switch type {
+        case .pub, .xpub:
+            return publish(message)
+        case .xsub:
+            let first = message.frames[0]
+            if let flag = first.first, flag <= 1 {
+                updateOwnSubscription(Array(first.dropFirst()), subscribe: flag == 1)
+            } else {
+                for pipe in pipes where pipe.isConnected {
+                    if pipe.canSend { pipe.enqueue(message) } else { dropped += 1 }
+                }
+            }
+            return true
+        default:
             guard let pipe = nextPipeWithRoom() else { return false }
             pipe.enqueue(message)
             return true
         }
+    }
+
+    /// PUB/XPUB fan-out (lock held). The message is shared, not copied, among the peers.
+    private func publish(_ message: Message) -> Bool {
+        var matching: [Pipe] = []
+        peerSubscriptions.forEachMatch(message.frames[0]) { id in
+            if let pipe = pipesByID[id] { matching.append(pipe) }
+        }
+        if type == .xpub && options.xpubNoDrop && matching.contains(where: { !$0.canSend }) { return false }
+        for pipe in matching {
+            if pipe.canSend { pipe.enqueue(message) } else { dropped += 1 }
+        }
+        return true
     }
 
     /// Sends a message, suspending the task (not a thread) while no peer has room, up to the send
@@ -272,7 +332,50 @@ public final class Socket: @unchecked Sendable {
         return nil
     }
 
-    // MARK: - Receiving (PULL)
+    /// Messages a PUB, XPUB or XSUB did not queue for a peer because its queue was full (Zeek
+    /// counts these as `xpub_drops`).
+    public var droppedMessages: Int { lock.withLock { dropped } }
+    /// Subscription messages an XPUB discarded because its application let more than a million
+    /// pile up.
+    public var droppedNotifications: Int { lock.withLock { droppedNotices } }
+
+    // MARK: - Subscribing (SUB, XSUB)
+
+    /// Subscribes to messages whose first frame starts with `topic` (`ZMQ_SUBSCRIBE`); the empty
+    /// topic subscribes to everything. Every publisher is told, now and whenever it (re)connects.
+    /// Subscriptions are counted: each needs its own ``unsubscribe(_:)``.
+    /// - Throws: ``SocketError/notSupported(_:)`` on sockets other than SUB and XSUB.
+    public func subscribe(_ topic: [UInt8]) throws {
+        guard subscribes else { throw SocketError.notSupported("\(type) sockets do not subscribe") }
+        try lock.withLock {
+            if closed { throw SocketError.closed }
+            updateOwnSubscription(topic, subscribe: true)
+        }
+    }
+
+    /// Cancels one ``subscribe(_:)`` of `topic` (`ZMQ_UNSUBSCRIBE`); publishers are told when the last
+    /// one goes.
+    public func unsubscribe(_ topic: [UInt8]) throws {
+        guard subscribes else { throw SocketError.notSupported("\(type) sockets do not subscribe") }
+        try lock.withLock {
+            if closed { throw SocketError.closed }
+            updateOwnSubscription(topic, subscribe: false)
+        }
+    }
+
+    /// Records a subscription change and tells the connected publishers (lock held). As libzmq:
+    /// every subscribe is forwarded (a proxy's XPUB may want to see repeats), a cancel only when the
+    /// last subscription to the topic goes.
+    private func updateOwnSubscription(_ topic: [UInt8], subscribe: Bool) {
+        if subscribe {
+            ownSubscriptions.add(topic, for: 0)
+        } else if !ownSubscriptions.remove(topic, for: 0).subscriberChanged {
+            return
+        }
+        for pipe in pipes where pipe.isConnected { pipe.enqueueSubscription(topic, subscribe: subscribe) }
+    }
+
+    // MARK: - Receiving (PULL, SUB, XSUB, XPUB)
 
     /// Receives the next message, fair-queued across peers, blocking up to the receive timeout.
     /// - Throws: ``SocketError/timedOut``, ``SocketError/closed``, ``SocketError/notSupported(_:)``.
@@ -352,15 +455,31 @@ public final class Socket: @unchecked Sendable {
     /// Fair queue: the next pipe in turn that has a message (lock held). A closed pipe is kept until
     /// its last received message was taken, so nothing read before a disconnect is lost.
     private func nextInboundMessage() -> Message? {
-        guard !pipes.isEmpty else { return nil }
-        for offset in 0..<pipes.count {
-            let index = (nextInbound + offset) % pipes.count
-            let pipe = pipes[index]
-            if let message = pipe.dequeue() {
-                nextInbound = (index + 1) % pipes.count
-                if pipe.isClosed && pipe.pendingInbound == 0 { remove(pipe) }  // its last message
-                return message
+        if type == .xpub, notificationHead < notifications.count {
+            let notification = notifications[notificationHead]
+            notificationHead += 1
+            if notificationHead == notifications.count {
+                notifications.removeAll(keepingCapacity: true)
+                notificationHead = 0
             }
+            return notification
+        }
+        while !pipes.isEmpty {
+            var found: Message?
+            for offset in 0..<pipes.count {
+                let index = (nextInbound + offset) % pipes.count
+                let pipe = pipes[index]
+                if let message = pipe.dequeue() {
+                    nextInbound = (index + 1) % pipes.count
+                    if pipe.isClosed && pipe.pendingInbound == 0 { remove(pipe) }  // its last message
+                    found = message
+                    break
+                }
+            }
+            guard let message = found else { return nil }
+            // SUB and XSUB filter too: a publisher may send what we did not ask for (RFC 29).
+            if subscribes && !ownSubscriptions.matches(message.frames[0]) { continue }
+            return message
         }
         return nil
     }
@@ -368,6 +487,7 @@ public final class Socket: @unchecked Sendable {
     /// Drops a pipe and keeps the round-robin cursors in range (lock held).
     private func remove(_ pipe: Pipe) {
         pipes.removeAll { $0 === pipe }
+        pipesByID[ObjectIdentifier(pipe)] = nil
         if nextOutbound >= pipes.count { nextOutbound = 0 }
         if nextInbound >= pipes.count { nextInbound = 0 }
     }
@@ -378,8 +498,16 @@ public final class Socket: @unchecked Sendable {
     func readiness() -> PollEvents {
         var events: PollEvents = []
         if closed { return [] }
-        if canReceiveMessages, pipes.contains(where: { $0.pendingInbound > 0 }) { events.insert(.readable) }
-        if canSendMessages, indexOfPipeWithRoom() != nil { events.insert(.writable) }
+        if canReceiveMessages, notificationHead < notifications.count || pipes.contains(where: { $0.pendingInbound > 0 }) {
+            events.insert(.readable)
+        }
+        if canSendMessages {
+            switch type {
+            case .push: if indexOfPipeWithRoom() != nil { events.insert(.writable) }
+            case .xpub where options.xpubNoDrop: if pipes.allSatisfy({ !$0.isConnected || $0.canSend }) { events.insert(.writable) }
+            default: events.insert(.writable)  // PUB, XSUB and lossy XPUB never block
+            }
+        }
         return events
     }
 
@@ -530,10 +658,14 @@ public final class Socket: @unchecked Sendable {
 
     func pipeActivated(_ pipe: Pipe) {
         let added = lock.withLock { () -> Bool in
+            if closed { return false }
+            // A new (or re-made) connection to a publisher learns every subscription we hold.
+            if subscribes && pipe.peer != nil { pipe.resetSubscriptions(to: ownSubscriptions.allTopics()) }
             // A pipe that survives disconnects is listed from connect() on and activated again by each
             // handshake.
-            if closed || pipes.contains(where: { $0 === pipe }) { return false }
+            if pipes.contains(where: { $0 === pipe }) { return false }
             pipes.append(pipe)
+            pipesByID[ObjectIdentifier(pipe)] = pipe
             return true
         }
         if added || pipe.survivesDisconnect { notifyChanged() }
@@ -541,11 +673,61 @@ public final class Socket: @unchecked Sendable {
 
     func pipeClosed(_ pipe: Pipe, error: String?) {
         lock.withLock {
+            // The connection is gone, so are its subscriptions (a reconnecting subscriber sends them
+            // again); an XPUB application hears of the topics nobody holds any more.
+            forgetSubscriptions(of: pipe)
             // A closed pipe with unread messages stays listed until they are taken
             // (nextInboundMessage removes it then), so nothing received before a disconnect is lost.
             if pipe.isClosed && pipe.pendingInbound == 0 { remove(pipe) }
         }
         notifyChanged()
+    }
+
+    /// Queues a subscription message for an XPUB's application (lock held).
+    private func notify(_ message: Message) {
+        guard notifications.count - notificationHead < Self.maxPendingNotifications else {
+            droppedNotices += 1
+            return
+        }
+        notifications.append(message)
+    }
+
+    /// Drops a peer's subscriptions (lock held).
+    private func forgetSubscriptions(of pipe: Pipe) {
+        guard distributesBySubscription else { return }
+        let id = ObjectIdentifier(pipe)
+        let all = type == .xpub && options.xpubVerboser ? peerSubscriptions.topics(of: id) : []
+        let orphaned = peerSubscriptions.removeAll(for: id)
+        subscriptionCounts[id] = nil
+        if type == .xpub {
+            for topic in options.xpubVerboser ? all : orphaned { notify(Message(single: [0] + topic)) }
+        }
+    }
+
+    func pipeSubscription(_ pipe: Pipe, topic: [UInt8], subscribe: Bool) {
+        let changed = lock.withLock { () -> Bool in
+            guard distributesBySubscription, !closed, topic.count <= options.maxTopicLength else { return false }
+            let id = ObjectIdentifier(pipe)
+            if subscribe {
+                // A peer past its limit is ignored, not obeyed: a flood costs bounded memory.
+                guard subscriptionCounts[id, default: 0] < options.maxSubscriptionsPerPeer else { return false }
+                let change = peerSubscriptions.add(topic, for: id)
+                if change.subscriberChanged { subscriptionCounts[id, default: 0] += 1 }
+                if type == .xpub && (change.topicChanged || options.xpubVerbose || options.xpubVerboser) {
+                    notify(Message(single: [1] + topic))
+                    return true
+                }
+            } else {
+                let change = peerSubscriptions.remove(topic, for: id)
+                if change.subscriberChanged { subscriptionCounts[id, default: 1] -= 1 }
+                if type == .xpub && (change.topicChanged || options.xpubVerboser) {
+                    notify(Message(single: [0] + topic))
+                    return true
+                }
+            }
+            return false
+        }
+        if changed { notifyChanged() }
     }
 
     func pipeChanged(_ pipe: Pipe) {
@@ -568,6 +750,9 @@ final class SocketBridge: ConnectionFactory, PipeOwner, @unchecked Sendable {
     func pipeActivated(_ pipe: Pipe) { socket.pipeActivated(pipe) }
     func pipeClosed(_ pipe: Pipe, error: String?) { socket.pipeClosed(pipe, error: error) }
     func pipeChanged(_ pipe: Pipe) { socket.pipeChanged(pipe) }
+    func pipeSubscription(_ pipe: Pipe, topic: [UInt8], subscribe: Bool) {
+        socket.pipeSubscription(pipe, topic: topic, subscribe: subscribe)
+    }
 }
 
 final class ResultBox: @unchecked Sendable {

@@ -22,6 +22,21 @@ public struct SocketOptions: Sendable {
     /// messages wait there while the connection is being made or remade. On, a PUSH with no
     /// connected peer blocks instead, and nothing is queued for a peer that is down.
     public var immediate = false
+    /// XPUB: pass every subscription to the application, repeats included (`ZMQ_XPUB_VERBOSE`);
+    /// by default only a topic's first subscription.
+    public var xpubVerbose = false
+    /// XPUB: pass every subscription and every cancellation, including those a disconnect implies
+    /// (`ZMQ_XPUB_VERBOSER`; Zeek's broker sets it); by default only a topic's last cancellation.
+    public var xpubVerboser = false
+    /// XPUB: when a matching subscriber's queue is full, make the send report "would block"
+    /// (``Socket/trySend(_:)`` returns false) instead of dropping the message for that subscriber
+    /// (`ZMQ_XPUB_NODROP`).
+    public var xpubNoDrop = false
+    /// PUB/XPUB: subscriptions one peer may hold; more are ignored (no libzmq equivalent: a bound on
+    /// what a subscription flood costs).
+    public var maxSubscriptionsPerPeer = 100_000
+    /// PUB/XPUB: longest topic accepted from a peer, in octets; longer subscriptions are ignored.
+    public var maxTopicLength = 64 * 1024
     /// Allow IPv6 endpoints (`ZMQ_IPV6`, default off).
     public var ipv6 = false
     /// Reconnect delay and its backoff cap (`ZMQ_RECONNECT_IVL` 100 ms, `ZMQ_RECONNECT_IVL_MAX` 0 = none).

@@ -30,6 +30,10 @@ public final class Pipe: @unchecked Sendable {
     @exclusivity(unchecked) var readingPaused = false
     /// Set while messages taken from `outbound` wait in the session's buffers for the kernel.
     @exclusivity(unchecked) var unflushed = false
+    /// Subscriptions to send to the peer (a SUB or XSUB telling its publisher), ahead of messages.
+    /// Not counted against the high-water mark: they are commands, bounded by the socket's own
+    /// subscription set.
+    @exclusivity(unchecked) var pendingSubscriptions: [(topic: [UInt8], subscribe: Bool)] = []
     weak var session: StreamSession?
     public let loop: EventLoop
 
@@ -63,6 +67,23 @@ public final class Pipe: @unchecked Sendable {
         outbound.push(message)
         if wasEmpty {
             loop.execute { [self] in self.session?.pullOutbound() }  // strong: a weak capture would give every Pipe a side table and slow refcounting
+        }
+    }
+
+    /// Queues a SUBSCRIBE or CANCEL for the peer (lock held).
+    public func enqueueSubscription(_ topic: [UInt8], subscribe: Bool) {
+        pendingSubscriptions.append((topic, subscribe))
+        if pendingSubscriptions.count == 1 {
+            loop.execute { [self] in self.session?.pullOutbound() }
+        }
+    }
+
+    /// Replaces the queued subscriptions with `topics` (lock held): what a fresh connection to a
+    /// publisher must be told, so that a late joiner or a restarted publisher gets the whole set.
+    public func resetSubscriptions(to topics: [[UInt8]]) {
+        pendingSubscriptions = topics.map { ($0, true) }
+        if !pendingSubscriptions.isEmpty {
+            loop.execute { [self] in self.session?.pullOutbound() }
         }
     }
 

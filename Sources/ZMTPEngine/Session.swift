@@ -21,6 +21,8 @@ public protocol PipeOwner: AnyObject, Sendable {
     func pipeClosed(_ pipe: Pipe, error: String?)
     /// Messages arrived in the pipe or room was made in it.
     func pipeChanged(_ pipe: Pipe)
+    /// The peer (a subscriber) subscribed to or cancelled `topic`.
+    func pipeSubscription(_ pipe: Pipe, topic: [UInt8], subscribe: Bool)
 }
 
 /// Drives one ZMTP ``Connection`` over a non-blocking stream socket, on one event loop.
@@ -164,8 +166,12 @@ final class StreamSession: EventHandler {
                     let consumed = try connection.receive(unconsumed, now: EventLoop.now())
                     unconsumed.removeFirst(consumed)
                 }
-            case .subscribe, .cancel, .ping, .pong:
-                break  // pub/sub and monitor events arrive with issue 5
+            case .subscribe(let topic):
+                owner?.pipeSubscription(pipe, topic: topic, subscribe: true)
+            case .cancel(let topic):
+                owner?.pipeSubscription(pipe, topic: topic, subscribe: false)
+            case .ping, .pong:
+                break  // answered inside the connection
             }
         }
         guard !inboundBatch.isEmpty else { return }
@@ -206,6 +212,23 @@ final class StreamSession: EventHandler {
     private func moveOutbound() -> Bool {
         guard connection.isHandshakeComplete else { return true }  // a pipe may fill before its connection is up
         var madeRoom = false
+        let subscriptions = pipe.lock.withLock { () -> [(topic: [UInt8], subscribe: Bool)] in
+            guard !pipe.pendingSubscriptions.isEmpty else { return [] }
+            defer { pipe.pendingSubscriptions.removeAll() }
+            return pipe.pendingSubscriptions
+        }
+        for subscription in subscriptions {
+            do throws(ZMTPError) {
+                if subscription.subscribe {
+                    try connection.subscribe(subscription.topic)
+                } else {
+                    try connection.cancel(subscription.topic)
+                }
+            } catch {
+                close(error.description)
+                return false
+            }
+        }
         while connection.outbound.count < bufferLimit {
             if outboundBatch.isEmpty {
                 pipe.lock.withLock {
