@@ -1,0 +1,82 @@
+// swift-zmtp's PUB/SUB/XPUB sockets against libzmq 4.3.5 (pyzmq).
+
+import Foundation
+import Testing
+import ZMTP
+
+@Suite("Publish/subscribe socket interop with libzmq (pyzmq)", .serialized, .timeLimit(.minutes(1)))
+struct PubSubInteropTests {
+    static func options() -> SocketOptions {
+        var options = SocketOptions()
+        options.receiveTimeout = .seconds(10)
+        options.sendTimeout = .seconds(10)
+        options.linger = .seconds(2)
+        return options
+    }
+
+    static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    @Test("our SUB socket subscribes through a libzmq XPUB, receives only its topic, and cancels")
+    func ourSubToLibzmqXpub() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let peer = try PythonPeer(["xpub-bind"])
+        let sub = try context.socket(.sub, options: Self.options())
+        try sub.subscribe(Self.bytes("zeek."))
+        try sub.connect("tcp://127.0.0.1:\(try peer.boundPort())")
+        #expect(try peer.received() == [[1] + Self.bytes("zeek.")])
+        // libzmq sends "other.topic" first; only the matching message may arrive.
+        #expect(try sub.receive() == Message(Self.bytes("zeek.event"), Self.bytes("yes")))
+        try sub.unsubscribe(Self.bytes("zeek."))
+        #expect(try peer.received() == [[0] + Self.bytes("zeek.")])
+        #expect(peer.waitStatus() == 0)
+        sub.close()
+    }
+
+    @Test("a libzmq SUB subscribes to our PUB socket and receives only matching messages")
+    func libzmqSubToOurPub() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let pub = try context.socket(.pub, options: Self.options())
+        let endpoint = try pub.bind("tcp://127.0.0.1:*")
+        let peer = try PythonPeer(["pub-connect", endpoint])
+        // Publish a non-matching and a matching message (from another thread) until the subscription
+        // has arrived and the peer reports what it received: its first message must be the match.
+        let stop = Counter()
+        let publisher = Thread {
+            while stop.value == 0 {
+                _ = try? pub.trySend(Message(Self.bytes("other.topic"), Self.bytes("no")))
+                _ = try? pub.trySend(Message(Self.bytes("zeek.event"), Self.bytes("payload")))
+                usleep(10_000)
+            }
+        }
+        publisher.start()
+        let received = try? peer.received()
+        stop.increment()
+        #expect(received == [Self.bytes("zeek.event"), Self.bytes("payload")])
+        #expect(peer.waitStatus() == 0)
+        pub.close()
+    }
+
+    @Test("our XPUB sees a libzmq SUB's subscription, publishes to it, and sees the cancellation its disconnect implies")
+    func libzmqSubToOurXpub() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let xpub = try context.socket(.xpub, options: Self.options())
+        let endpoint = try xpub.bind("tcp://127.0.0.1:*")
+        let peer = try PythonPeer(["pub-connect", endpoint])
+        #expect(try xpub.receive() == Message(single: [1] + Self.bytes("zeek.")))
+        try xpub.send(Message(Self.bytes("zeek.hello"), Self.bytes("world")))
+        #expect(try peer.received() == [Self.bytes("zeek.hello"), Self.bytes("world")])
+        #expect(peer.waitStatus() == 0)
+        #expect(try xpub.receive() == Message(single: [0] + Self.bytes("zeek.")), "the peer exited: its topic is gone")
+        xpub.close()
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
+}
