@@ -626,7 +626,8 @@ public final class Socket: @unchecked Sendable {
     func makeConnection(role: MechanismRole, peerAddress: String) throws(ZMTPError) -> (ConnectionConfiguration, any SecurityMechanism) {
         var configuration = ConnectionConfiguration(
             socketType: type, identity: options.routingID, maxMessageSize: options.maxMessageSize,
-            handshakeTimeout: options.handshakeTimeout, peerAddress: peerAddress)
+            handshakeTimeout: options.handshakeTimeout, heartbeatInterval: options.heartbeatInterval,
+            heartbeatTTL: options.heartbeatTTL, heartbeatTimeout: options.heartbeatTimeout, peerAddress: peerAddress)
         configuration.properties = Metadata()
         let mechanism: any SecurityMechanism
         switch options.curve {

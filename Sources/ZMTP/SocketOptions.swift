@@ -44,6 +44,15 @@ public struct SocketOptions: Sendable {
     public var reconnectIntervalMax: Duration = .zero
     /// Handshake deadline (`ZMQ_HANDSHAKE_IVL`, default 30 s).
     public var handshakeTimeout: Duration? = .seconds(30)
+    /// Send a PING this often to each ZMTP 3.1 peer (`ZMQ_HEARTBEAT_IVL`); nil (the default) sends
+    /// none.
+    public var heartbeatInterval: Duration? = nil
+    /// How long the peer may wait for traffic from us before closing, announced in our PINGs
+    /// (`ZMQ_HEARTBEAT_TTL`; up to 109 minutes, where libzmq's 16-bit field wraps).
+    public var heartbeatTTL: Duration? = nil
+    /// Close a connection when nothing arrives this long after a PING (`ZMQ_HEARTBEAT_TIMEOUT`;
+    /// default: the interval).
+    public var heartbeatTimeout: Duration? = nil
     /// Our routing id, sent as Identity (`ZMQ_ROUTING_ID`).
     public var routingID: [UInt8] = []
     /// `SO_KEEPALIVE` (`ZMQ_TCP_KEEPALIVE`).
