@@ -45,6 +45,12 @@ struct SocketFlags: ParsableArguments {
     var immediate = false
     @Option(name: .customLong("maxmsgsize"), help: "Largest inbound frame in bytes, -1 = unlimited (ZMQ_MAXMSGSIZE).")
     var maxMessageSize = -1
+    @Option(name: .customLong("heartbeat-ivl"), help: ArgumentHelp("Send a PING every MS milliseconds, 0 = off (ZMQ_HEARTBEAT_IVL).", valueName: "ms"))
+    var heartbeatInterval = 0
+    @Option(name: .customLong("heartbeat-ttl"), help: ArgumentHelp("TTL announced in PINGs in milliseconds, 0 = none (ZMQ_HEARTBEAT_TTL).", valueName: "ms"))
+    var heartbeatTTL = 0
+    @Option(name: .customLong("heartbeat-timeout"), help: ArgumentHelp("Close when a PING gets no traffic back within MS milliseconds, 0 = the interval (ZMQ_HEARTBEAT_TIMEOUT).", valueName: "ms"))
+    var heartbeatTimeout = 0
 
     @Flag(name: .customLong("curve-server"), help: "Act as CURVE server (needs --curve-secret).")
     var curveServer = false
@@ -74,6 +80,9 @@ struct SocketFlags: ParsableArguments {
         options.linger = linger < 0 ? nil : .milliseconds(linger)
         options.ipv6 = ipv6
         options.immediate = immediate
+        options.heartbeatInterval = heartbeatInterval > 0 ? .milliseconds(heartbeatInterval) : nil
+        options.heartbeatTTL = heartbeatTTL > 0 ? .milliseconds(heartbeatTTL) : nil
+        options.heartbeatTimeout = heartbeatTimeout > 0 ? .milliseconds(heartbeatTimeout) : nil
         options.maxMessageSize = maxMessageSize < 0 ? nil : maxMessageSize
         do {
             if curveServer, let secret = curveSecret {
@@ -194,16 +203,35 @@ struct Pull: ParsableCommand {
     func run() throws {
         // A short receive timeout so that a signal is noticed promptly.
         try withSocket(.pull, endpoints: endpoints, flags: socket, adjust: { $0.receiveTimeout = .milliseconds(100) }) { pull in
-            var received = 0
-            while count.map({ received < $0 }) ?? true, !Interrupt.isRequested {
-                do {
-                    let message = try pull.receive()
-                    print(format.render(message))
-                    fflush(nil)  // every line reaches a pipe at once
-                    received += 1
-                } catch SocketError.timedOut {
-                    continue
-                }
+            try printMessages(from: pull, format: format, count: count)
+        }
+    }
+}
+
+/// Prints one line per message received until `count` messages or SIGINT/SIGTERM.
+func printMessages(from socket: Socket, format: MessageFormat, count: Int?) throws {
+    var received = 0
+    while count.map({ received < $0 }) ?? true, !Interrupt.isRequested {
+        do {
+            let message = try socket.receive()
+            ToolOutput.standardOutputLine(format.render(message))
+            received += 1
+        } catch SocketError.timedOut {
+            continue
+        }
+    }
+}
+
+/// Sends each line of standard input as a message until EOF or SIGINT/SIGTERM.
+func sendLines(to socket: Socket, format: MessageFormat) throws {
+    while !Interrupt.isRequested, let line = readLine() {
+        let message = try format.parse(line)
+        while !Interrupt.isRequested {
+            do {
+                try socket.send(message)
+                break
+            } catch SocketError.timedOut {
+                continue
             }
         }
     }
@@ -221,17 +249,7 @@ struct Push: ParsableCommand {
 
     func run() throws {
         try withSocket(.push, endpoints: endpoints, flags: socket, adjust: { $0.sendTimeout = .milliseconds(100) }) { push in
-            while !Interrupt.isRequested, let line = readLine() {
-                let message = try format.parse(line)
-                while !Interrupt.isRequested {
-                    do {
-                        try push.send(message)
-                        break
-                    } catch SocketError.timedOut {
-                        continue
-                    }
-                }
-            }
+            try sendLines(to: push, format: format)
         }
     }
 }

@@ -38,7 +38,7 @@ struct ZMTPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zmtp",
         abstract: "ZeroMQ's wire protocol (ZMTP 3.x) in pure Swift: tools for peers, keys and the wire.",
-        subcommands: [Version.self, Z85Command.self, Keygen.self, Push.self, Pull.self, Bench.self]
+        subcommands: [Version.self, Z85Command.self, Keygen.self, Push.self, Pull.self, Pub.self, Sub.self, XPub.self, XSub.self, Bench.self]
     )
 
     func run() throws {
@@ -70,6 +70,25 @@ enum ToolOutput {
         let line = text.hasSuffix("\n") ? text : text + "\n"
         _ = line.utf8CString.withUnsafeBufferPointer { buffer in
             write(2, buffer.baseAddress, buffer.count - 1)
+        }
+    }
+
+    /// Writes one line to standard output at once, with write(2) rather than stdio: no buffering to
+    /// flush, and no stdio lock (`fflush(NULL)` would wait on stdin's, which a thread blocked in
+    /// `readLine` holds).
+    static func standardOutputLine(_ text: String) {
+        var line = text
+        line.append("\n")
+        line.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(1, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return  // stdout is gone (a closed pipe): nothing more to do
+                }
+                offset += written
+            }
         }
     }
 

@@ -146,4 +146,64 @@ struct ToolInteropTests {
         }
         return user + system
     }
+
+    @Test("`zmtp xpub` prints a libzmq SUB's subscription and its cancellation, and publishes stdin to it")
+    func xpubCommand() throws {
+        let input = Pipe()
+        let (process, output, endpoint) = try Self.start(["xpub", "--bind", "tcp://127.0.0.1:*", "--format", "hex", "--count", "2"], stdin: input)
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let peer = try PythonPeer(["pub-connect", endpoint])
+        let reader = LineReader(output.fileHandleForReading)
+        #expect(reader.next() == "[\"017a65656b2e\"]", "0x01 + \"zeek.\"")
+        input.fileHandleForWriting.write(Data("[\"7a65656b2e6869\"]\n".utf8))
+        #expect(try peer.received() == [Array("zeek.hi".utf8)])
+        #expect(peer.waitStatus() == 0)
+        #expect(reader.next() == "[\"007a65656b2e\"]", "the SUB left: 0x00 + \"zeek.\"")
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+
+    @Test("`zmtp sub --subscribe` prints only the matching messages of a libzmq XPUB")
+    func subCommand() throws {
+        let peer = try PythonPeer(["xpub-bind"])
+        let port = try peer.boundPort()
+        let (process, output) = try Self.startWithoutBind(["sub", "--connect", "tcp://127.0.0.1:\(port)", "--subscribe", "zeek.", "--count", "1"])
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        #expect(try peer.received() == [[1] + Array("zeek.".utf8)])
+        let reader = LineReader(output.fileHandleForReading)
+        #expect(reader.next() == "zeek.event\tyes", "other.topic was not for us")
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        _ = peer.waitStatus()
+    }
+
+    /// Starts `zmtp` with `arguments` that bind nothing.
+    static func startWithoutBind(_ arguments: [String]) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = tool
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return (process, output)
+    }
+}
+
+/// Reads a pipe line by line (blocking), for tools that print as they go.
+final class LineReader {
+    let handle: FileHandle
+    var buffer = ""
+    init(_ handle: FileHandle) { self.handle = handle }
+
+    func next() -> String? {
+        while !buffer.contains("\n") {
+            let chunk = handle.availableData
+            if chunk.isEmpty { return buffer.isEmpty ? nil : buffer }
+            buffer += String(decoding: chunk, as: UTF8.self)
+        }
+        let line = buffer.prefix { $0 != "\n" }
+        buffer.removeFirst(line.count + 1)
+        return String(line)
+    }
 }
