@@ -74,6 +74,49 @@ struct PubSubInteropTests {
     }
 }
 
+extension PubSubInteropTests {
+    static let server = CurveKeyPair.generate()
+    static let client = CurveKeyPair.generate()
+
+    @Test("CURVE: our SUB socket, as CURVE client, subscribes through a libzmq CURVE XPUB that admits it by ZAP")
+    func curveSubToLibzmqXpub() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let peer = try PythonPeer(["curve-xpub-bind", Self.server.secretKey.z85, Self.client.publicKey.z85])
+        var options = Self.options()
+        options.curve = .client(serverPublicKey: Self.server.publicKey, keyPair: Self.client)
+        let sub = try context.socket(.sub, options: options)
+        try sub.subscribe(Self.bytes("zeek."))
+        try sub.connect("tcp://127.0.0.1:\(try peer.boundPort())")
+        #expect(try peer.received() == [[1] + Self.bytes("zeek.")])
+        #expect(try sub.receive() == Message(Self.bytes("zeek.event"), Self.bytes("yes")))
+        try sub.unsubscribe(Self.bytes("zeek."))
+        #expect(try peer.received() == [[0] + Self.bytes("zeek.")])
+        #expect(peer.waitStatus() == 0)
+        sub.close()
+    }
+
+    @Test("CURVE over ipc: a libzmq CURVE SUB is admitted by our XPUB socket's ZAP handler and receives what it subscribed to")
+    func libzmqCurveSubToOurXpub() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        var options = Self.options()
+        options.curve = .server(Self.server)
+        options.zapHandler = AllowListZAPHandler(allowedClientKeys: [Self.client.publicKey])
+        let xpub = try context.socket(.xpub, options: options)
+        let endpoint = try xpub.bind("ipc:///tmp/zmtp-curve-xpub-\(getpid()).sock")
+        let peer = try PythonPeer([
+            "curve-sub-connect", endpoint, Self.server.publicKey.z85, Self.client.publicKey.z85, Self.client.secretKey.z85,
+        ])
+        #expect(try xpub.receive() == Message(single: [1] + Self.bytes("zeek.")))
+        try xpub.send(Message(Self.bytes("other"), Self.bytes("no")))
+        try xpub.send(Message(Self.bytes("zeek.event"), Self.bytes("payload")))
+        #expect(try peer.received() == [Self.bytes("zeek.event"), Self.bytes("payload")])
+        #expect(peer.waitStatus() == 0)
+        xpub.close()
+    }
+}
+
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
