@@ -57,17 +57,22 @@ public final class Socket: @unchecked Sendable {
 
     init(type: SocketType, options: SocketOptions, loops: [EventLoop]) {
         precondition(!loops.isEmpty, "a socket needs an I/O thread")
+        canSendMessages = [.push, .pub, .xpub, .xsub].contains(type)
+        canReceiveMessages = [.pull, .sub, .xsub, .xpub].contains(type)
+        distributesBySubscription = type == .pub || type == .xpub
+        subscribes = type == .sub || type == .xsub
         self.type = type
         self.options = options
         self.loops = loops
     }
 
-    private var canSendMessages: Bool { type == .push || type == .pub || type == .xpub || type == .xsub }
-    private var canReceiveMessages: Bool { type == .pull || type == .sub || type == .xsub || type == .xpub }
+    // What the type does, decided once (they are read on every send and receive).
+    private let canSendMessages: Bool
+    private let canReceiveMessages: Bool
     /// PUB and XPUB: their peers' subscriptions decide where messages go.
-    private var distributesBySubscription: Bool { type == .pub || type == .xpub }
+    private let distributesBySubscription: Bool
     /// SUB and XSUB: they subscribe, and filter what they receive by their own subscriptions.
-    private var subscribes: Bool { type == .sub || type == .xsub }
+    private let subscribes: Bool
 
     // Publish/subscribe state (lock held).
     /// Peers' subscriptions (PUB, XPUB), by pipe.
@@ -455,33 +460,38 @@ public final class Socket: @unchecked Sendable {
     /// Fair queue: the next pipe in turn that has a message (lock held). A closed pipe is kept until
     /// its last received message was taken, so nothing read before a disconnect is lost.
     private func nextInboundMessage() -> Message? {
-        if type == .xpub, notificationHead < notifications.count {
-            let notification = notifications[notificationHead]
-            notificationHead += 1
-            if notificationHead == notifications.count {
-                notifications.removeAll(keepingCapacity: true)
-                notificationHead = 0
-            }
-            return notification
-        }
-        while !pipes.isEmpty {
-            var found: Message?
-            for offset in 0..<pipes.count {
-                let index = (nextInbound + offset) % pipes.count
-                let pipe = pipes[index]
-                if let message = pipe.dequeue() {
-                    nextInbound = (index + 1) % pipes.count
-                    if pipe.isClosed && pipe.pendingInbound == 0 { remove(pipe) }  // its last message
-                    found = message
-                    break
-                }
-            }
-            guard let message = found else { return nil }
-            // SUB and XSUB filter too: a publisher may send what we did not ask for (RFC 29).
-            if subscribes && !ownSubscriptions.matches(message.frames[0]) { continue }
-            return message
+        if type == .xpub, notificationHead < notifications.count { return nextNotification() }
+        guard subscribes else { return nextFairQueued() }
+        // SUB and XSUB filter too: a publisher may send what we did not ask for (RFC 29).
+        while let message = nextFairQueued() {
+            if ownSubscriptions.matches(message.frames[0]) { return message }
         }
         return nil
+    }
+
+    /// The next message in fair-queue order (lock held).
+    private func nextFairQueued() -> Message? {
+        guard !pipes.isEmpty else { return nil }
+        for offset in 0..<pipes.count {
+            let index = (nextInbound + offset) % pipes.count
+            let pipe = pipes[index]
+            if let message = pipe.dequeue() {
+                nextInbound = (index + 1) % pipes.count
+                if pipe.isClosed && pipe.pendingInbound == 0 { remove(pipe) }  // its last message
+                return message
+            }
+        }
+        return nil
+    }
+
+    private func nextNotification() -> Message {
+        let notification = notifications[notificationHead]
+        notificationHead += 1
+        if notificationHead == notifications.count {
+            notifications.removeAll(keepingCapacity: true)
+            notificationHead = 0
+        }
+        return notification
     }
 
     /// Drops a pipe and keeps the round-robin cursors in range (lock held).

@@ -212,29 +212,29 @@ final class StreamSession: EventHandler {
     private func moveOutbound() -> Bool {
         guard connection.isHandshakeComplete else { return true }  // a pipe may fill before its connection is up
         var madeRoom = false
-        let subscriptions = pipe.lock.withLock { () -> [(topic: [UInt8], subscribe: Bool)] in
-            guard !pipe.pendingSubscriptions.isEmpty else { return [] }
-            defer { pipe.pendingSubscriptions.removeAll() }
-            return pipe.pendingSubscriptions
-        }
-        for subscription in subscriptions {
-            do throws(ZMTPError) {
-                if subscription.subscribe {
-                    try connection.subscribe(subscription.topic)
-                } else {
-                    try connection.cancel(subscription.topic)
-                }
-            } catch {
-                close(error.description)
-                return false
-            }
-        }
         while connection.outbound.count < bufferLimit {
             if outboundBatch.isEmpty {
+                var subscriptions: [(topic: [UInt8], subscribe: Bool)] = []
                 pipe.lock.withLock {
+                    // Subscriptions first, in the same critical section (the socket's lock is busy
+                    // with senders; one round trip per batch, not two).
+                    if !pipe.pendingSubscriptions.isEmpty { swap(&subscriptions, &pipe.pendingSubscriptions) }
                     if pipe.sendHighWaterMark != 0 && pipe.outbound.count >= pipe.sendHighWaterMark { madeRoom = true }
                     while outboundBatch.count < 256, let message = pipe.outbound.pop() { outboundBatch.push(message) }
                     if !outboundBatch.isEmpty { pipe.unflushed = true }
+                }
+                for subscription in subscriptions {
+                    do throws(ZMTPError) {
+                        if subscription.subscribe {
+                            try connection.subscribe(subscription.topic)
+                        } else {
+                            try connection.cancel(subscription.topic)
+                        }
+                    } catch {
+                        outboundBatch.removeAll()
+                        close(error.description)
+                        return false
+                    }
                 }
                 if outboundBatch.isEmpty { break }
                 unflushed = true
