@@ -75,6 +75,27 @@ struct PubSubInteropTests {
 }
 
 extension PubSubInteropTests {
+    @Test("our SUB connects before a libzmq PUB exists, and gets its subscription back to a restarted one")
+    func lateJoinAndPublisherRestart() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let endpoint = "ipc:///tmp/zmtp-interop-restart-\(getpid()).sock"
+        let sub = try context.socket(.sub, options: Self.options())
+        try sub.subscribe(Self.bytes("zeek."))
+        try sub.connect(endpoint)  // nobody there yet
+        for round in 0..<2 {
+            let publisher = try PythonPeer(["pub-bind-at", endpoint])
+            #expect(try publisher.readLine() == "BOUND")
+            let message = try sub.receive()
+            #expect(message.frames[0] == Self.bytes("zeek.tick"), "round \(round): only the subscribed topic")
+            publisher.closeInput()
+            #expect(publisher.waitStatus() == 0)
+            sub.waitUntilDisconnected(timeout: .seconds(5))
+            while (try? sub.tryReceive()) ?? nil != nil {}  // what the first publisher left
+        }
+        sub.close()
+    }
+
     static let server = CurveKeyPair.generate()
     static let client = CurveKeyPair.generate()
 

@@ -110,6 +110,20 @@ def main():
             for _ in expected_messages():
                 frames = sock.recv_multipart()
                 print(f"RECV {hexframes(frames)}", flush=True)
+        elif mode == "pub-bind-at":
+            # libzmq PUB bound on argv[2]; publishes a non-matching and a "zeek." message every 10 ms
+            # until its stdin closes (or 10 s pass).
+            sock = ctx.socket(zmq.PUB)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.bind(sys.argv[2])
+            print("BOUND", flush=True)
+            done = threading.Event()
+            threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+            tick = 0
+            while not done.wait(0.01) and tick < 1000:
+                sock.send_multipart([b"other.topic", b"no"])
+                sock.send_multipart([b"zeek.tick", str(tick).encode()])
+                tick += 1
         elif mode == "pull-bind-ipv6":
             # libzmq PULL on an ephemeral [::1] port; receives the expected messages.
             sock = ctx.socket(zmq.PULL)
