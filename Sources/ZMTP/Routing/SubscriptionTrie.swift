@@ -121,26 +121,20 @@ struct SubscriptionTrie<Subscriber: Hashable> {
 
     /// Every topic `subscriber` is subscribed to.
     func topics(of subscriber: Subscriber) -> [[UInt8]] {
-        var found: [[UInt8]] = []
-        var prefix: [UInt8] = []
-        func visit(_ node: Node) {
-            if node.subscribers[subscriber] != nil { found.append(prefix) }
-            for (octet, child) in node.children {
-                prefix.append(octet)
-                visit(child)
-                prefix.removeLast()
-            }
-        }
-        visit(root)
-        return found
+        topics { $0.subscribers[subscriber] != nil }
     }
 
     /// Every topic with at least one subscriber, each once.
     func allTopics() -> [[UInt8]] {
+        topics { !$0.subscribers.isEmpty }
+    }
+
+    /// The topics (paths from the root) of the nodes `include` selects.
+    private func topics(where include: (Node) -> Bool) -> [[UInt8]] {
         var found: [[UInt8]] = []
         var prefix: [UInt8] = []
         func visit(_ node: Node) {
-            if !node.subscribers.isEmpty { found.append(prefix) }
+            if include(node) { found.append(prefix) }
             for (octet, child) in node.children {
                 prefix.append(octet)
                 visit(child)
