@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "ZMTPToolTests", dependencies: ["ZMTPTool"]),
         .testTarget(name: "ZeekClusterTests", dependencies: ["ZeekCluster", "ZMTPWire"]),
         .testTarget(name: "ZMTPEngineTests", dependencies: ["ZMTPEngine", "ZMTPWire"]),
-        .testTarget(name: "ZMTPTests", dependencies: ["ZMTP"]),
+        .testTarget(name: "ZMTPTests", dependencies: ["ZMTP", "ZMTPFuzzing"]),
     ],
     swiftLanguageModes: [.v6]
 )

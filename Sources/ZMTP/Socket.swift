@@ -56,6 +56,7 @@ public final class Socket: @unchecked Sendable {
     private lazy var bridge = SocketBridge(socket: self)
 
     init(type: SocketType, options: SocketOptions, loops: [EventLoop]) {
+        // Only Context creates sockets, always with at least one loop; no input reaches this.
         precondition(!loops.isEmpty, "a socket needs an I/O thread")
         canSendMessages = [.push, .pub, .xpub, .xsub].contains(type)
         canReceiveMessages = [.pull, .sub, .xsub, .xpub].contains(type)
@@ -464,7 +465,7 @@ public final class Socket: @unchecked Sendable {
         guard subscribes else { return nextFairQueued() }
         // SUB and XSUB filter too: a publisher may send what we did not ask for (RFC 29).
         while let message = nextFairQueued() {
-            if ownSubscriptions.matches(message.frames[0]) { return message }
+            if ownSubscriptions.matches(message.frames.first ?? []) { return message }
         }
         return nil
     }

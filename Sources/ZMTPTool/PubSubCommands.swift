@@ -13,6 +13,18 @@ struct SubscribeFlags: ParsableArguments {
     var topics: [[UInt8]] { prefixes.isEmpty ? [[]] : prefixes.map { Array($0.utf8) } }
 }
 
+/// The body of `sub` and `xsub`: subscribe (SUB by option, XSUB by sending 0x01+topic), then print.
+func subscribeAndPrint(
+    _ type: SocketType, endpoints: EndpointFlags, flags: SocketFlags, topics: [[UInt8]], format: MessageFormat, count: Int?
+) throws {
+    try withSocket(type, endpoints: endpoints, flags: flags, adjust: { $0.receiveTimeout = .milliseconds(100) }) { socket in
+        for topic in topics {
+            if type == .xsub { try socket.send(Message(single: [1] + topic)) } else { try socket.subscribe(topic) }
+        }
+        try printMessages(from: socket, format: format, count: count)
+    }
+}
+
 struct Pub: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Publish each line of standard input on a PUB socket.",
@@ -43,10 +55,7 @@ struct Sub: ParsableCommand {
     var format: MessageFormat = .text
 
     func run() throws {
-        try withSocket(.sub, endpoints: endpoints, flags: socket, adjust: { $0.receiveTimeout = .milliseconds(100) }) { sub in
-            for topic in subscription.topics { try sub.subscribe(topic) }
-            try printMessages(from: sub, format: format, count: count)
-        }
+        try subscribeAndPrint(.sub, endpoints: endpoints, flags: socket, topics: subscription.topics, format: format, count: count)
     }
 }
 
@@ -64,10 +73,7 @@ struct XSub: ParsableCommand {
     var format: MessageFormat = .text
 
     func run() throws {
-        try withSocket(.xsub, endpoints: endpoints, flags: socket, adjust: { $0.receiveTimeout = .milliseconds(100) }) { xsub in
-            for topic in subscription.topics { try xsub.send(Message(single: [1] + topic)) }
-            try printMessages(from: xsub, format: format, count: count)
-        }
+        try subscribeAndPrint(.xsub, endpoints: endpoints, flags: socket, topics: subscription.topics, format: format, count: count)
     }
 }
 

@@ -186,7 +186,7 @@ struct PubSubTests {
         let endpoint = try xpub.bind("tcp://127.0.0.1:*")
         guard let port = UInt16(endpoint.split(separator: ":").last ?? "") else { throw SocketError.endpoint(endpoint) }
         // A raw peer that completes a NULL handshake as SUB, subscribes, then never answers a PING.
-        let silent = try RawTCPPeer.connect(port: port)
+        let silent = try RawPeer.connectTCP(port: port)
         var hello: [UInt8] = []
         FrameEncoder.appendFrame(try Command.ready(Metadata([("Socket-Type", Self.bytes("SUB"))])).encodedBody(), command: true, to: &hello)
         FrameEncoder.appendFrame(try Command.subscribe(topic: Self.bytes("quiet")).encodedBody(), command: true, to: &hello)
@@ -197,30 +197,5 @@ struct PubSubTests {
         #expect(Date().timeIntervalSince(start) < 2)
         #expect(xpub.connectedPeers == 0)
         xpub.close()
-    }
-}
-
-/// A bare TCP client for scripted peers.
-final class RawTCPPeer {
-    let fd: Int32
-    init(fd: Int32) { self.fd = fd }
-    deinit { close(fd) }
-
-    static func connect(port: UInt16) throws -> RawTCPPeer {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        let peer = RawTCPPeer(fd: fd)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard connected else { throw SocketError.endpoint("connect: errno \(errno)") }
-        return peer
-    }
-
-    func write(_ bytes: [UInt8]) {
-        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 }

@@ -421,6 +421,21 @@ final class RawPeer {
     let fd: Int32
     init(fd: Int32) { self.fd = fd }
 
+    /// Connects to 127.0.0.1:`tcpPort`.
+    static func connectTCP(port tcpPort: UInt16) throws -> RawPeer {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let peer = RawPeer(fd: fd)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = tcpPort.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { throw SocketError.endpoint("connect: errno \(errno)") }
+        return peer
+    }
+
     /// Connects to a Unix-domain endpoint and sends a NULL greeting and READY as `socketType`.
     static func connectAndHandshake(path: String, socketType: String) throws -> RawPeer {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)

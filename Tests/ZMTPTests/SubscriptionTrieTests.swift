@@ -1,4 +1,5 @@
 import Testing
+import ZMTPFuzzing
 @testable import ZMTP
 
 @Suite("subscription trie")
@@ -62,7 +63,7 @@ struct SubscriptionTrieTests {
 
     @Test("random subscribe/cancel sequences match a naive model, and emptying it prunes every node")
     func againstModel() {
-        var generator = SplitMix(seed: 29)
+        var generator = SplitMix64(seed: 29)
         for mode in [SubscriptionTrie<Int>.Mode.set, .counting] {
             var trie = SubscriptionTrie<Int>(mode: mode)
             var model: [[UInt8]: [Int: Int]] = [:]
@@ -95,18 +96,5 @@ struct SubscriptionTrieTests {
             #expect(trie.count == 0 && trie.allTopics().isEmpty)
             #expect(trie.nodeCount == 1, "only the root is left")
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64) so failures reproduce.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 @testable import ZMTPWire
+import ZMTPFuzzing
 
 /// Splits `bytes` three ways for "any split gives the same result" tests: whole, one byte at a time,
 /// and random chunk sizes from a seeded generator.
@@ -16,18 +17,6 @@ func splits(_ bytes: [UInt8], seed: UInt64 = 42) -> [(String, [[UInt8]])] {
     return [("whole", [bytes]), ("bytewise", bytes.map { [$0] }), ("random", chunks)]
 }
 
-/// A small deterministic generator so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Decodes all frames of `bytes` fed in the given chunks.
 func decodeFrames(_ chunks: [[UInt8]], maxMessageSize: Int? = nil) throws(ZMTPError) -> [Frame] {

@@ -1,4 +1,5 @@
 import Testing
+import ZMTPFuzzing
 @testable import ZMTPWire
 
 @Suite("Z85")
