@@ -5,6 +5,9 @@ import ZMTPEngine
 import Glibc
 #endif
 
+/// A socket monitor event (see ``Socket/monitor(_:bufferLimit:)``).
+public typealias SocketEvent = ZMTPEngine.SocketEvent
+
 /// A ZeroMQ socket: PUSH, PULL (RFC 30), PUB, SUB, XPUB and XSUB (RFC 29), with libzmq 4.3's
 /// semantics. For the pipeline pattern:
 ///
@@ -54,6 +57,11 @@ public final class Socket: @unchecked Sendable {
     /// Threads blocked in ``sleep(until:)``: a change wakes them only if there are any.
     private let sleepers = Atomic<Int>(0)
     private lazy var bridge = SocketBridge(socket: self)
+    /// Monitors by id, with the events each wants; `monitorCount` lets the I/O threads skip the lock
+    /// when nobody monitors.
+    @exclusivity(unchecked) private var monitors: [UInt64: (events: SocketEvent.Kind, continuation: AsyncStream<SocketEvent>.Continuation)] = [:]
+    @exclusivity(unchecked) private var nextMonitor: UInt64 = 0
+    private let monitorCount = Atomic<Int>(0)
 
     init(type: SocketType, options: SocketOptions, loops: [EventLoop]) {
         // Only Context creates sockets, always with at least one loop; no input reaches this.
@@ -106,6 +114,8 @@ public final class Socket: @unchecked Sendable {
         do {
             listener = try Listener(endpoint: parsed, options: transportOptions, loop: loop, factory: bridge)
         } catch {
+            socketEvent(SocketEvent(
+                .bindFailed, value: UInt32(clamping: error.errno ?? EINVAL), endpoint: endpoint, detail: error.message))
             throw SocketError.endpoint(error.message)
         }
         try runOnLoop(loop) { () throws(EngineError) in try listener.start() }
@@ -200,6 +210,63 @@ public final class Socket: @unchecked Sendable {
         guard accepted else { throw SocketError.closed }
         done.withLock { while !box.finished { _ = done.wait(until: nil) } }
         if let error = box.error { throw SocketError.endpoint(error.message) }
+    }
+
+    // MARK: - Monitoring
+
+    /// Reports what happens to this socket's endpoints and connections (`zmq_socket_monitor`):
+    /// listening, accepting, connecting, handshakes and their failures, disconnects; see
+    /// ``SocketEvent`` for libzmq's event numbers and values.
+    ///
+    /// Several monitors may watch one socket, each with its own selection. The sequence ends after
+    /// ``SocketEvent/Kind/monitorStopped`` when the socket closes; stop iterating (or cancel the
+    /// task) to stop monitoring earlier. At most `bufferLimit` events wait for a slow reader; later
+    /// ones are dropped until it catches up, as libzmq drops them at its monitor socket's
+    /// high-water mark.
+    public func monitor(_ events: SocketEvent.Kind = .all, bufferLimit: Int = 4096) -> AsyncStream<SocketEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: SocketEvent.self, bufferingPolicy: .bufferingOldest(max(1, bufferLimit)))
+        let id = lock.withLock { () -> UInt64? in
+            if closed { return nil }
+            nextMonitor &+= 1
+            monitors[nextMonitor] = (events, continuation)
+            monitorCount.add(1, ordering: .relaxed)
+            return nextMonitor
+        }
+        guard let id else {
+            if events.contains(.monitorStopped) { continuation.yield(SocketEvent(.monitorStopped, endpoint: "")) }
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            guard let self else { return }
+            self.lock.withLock {
+                if self.monitors.removeValue(forKey: id) != nil { self.monitorCount.subtract(1, ordering: .relaxed) }
+            }
+        }
+        return stream
+    }
+
+    /// Hands an event to the monitors that want it (any thread, lock not held).
+    func socketEvent(_ event: SocketEvent) {
+        guard monitorCount.load(ordering: .relaxed) > 0 else { return }
+        let targets = lock.withLock { monitors.values.filter { $0.events.contains(event.kind) }.map(\.continuation) }
+        for continuation in targets { continuation.yield(event) }
+    }
+
+    /// Ends every monitor with MONITOR_STOPPED (after the socket closed).
+    private func stopMonitors() {
+        let ending = lock.withLock { () -> [(events: SocketEvent.Kind, continuation: AsyncStream<SocketEvent>.Continuation)] in
+            defer {
+                monitorCount.subtract(monitors.count, ordering: .relaxed)
+                monitors.removeAll()
+            }
+            return Array(monitors.values)
+        }
+        for monitor in ending {
+            if monitor.events.contains(.monitorStopped) { monitor.continuation.yield(SocketEvent(.monitorStopped, endpoint: "")) }
+            monitor.continuation.finish()
+        }
     }
 
     // MARK: - Peers
@@ -630,6 +697,7 @@ public final class Socket: @unchecked Sendable {
         }
         for connector in connecting { try? runOnLoop(connector.loop) { connector.stop() } }
         for pipe in open { try? runOnLoop(pipe.loop) { pipe.closeSession() } }
+        stopMonitors()
     }
 
     // MARK: - Engine callbacks (I/O threads)
@@ -762,6 +830,7 @@ final class SocketBridge: ConnectionFactory, PipeOwner, @unchecked Sendable {
     func pipeActivated(_ pipe: Pipe) { socket.pipeActivated(pipe) }
     func pipeClosed(_ pipe: Pipe, error: String?) { socket.pipeClosed(pipe, error: error) }
     func pipeChanged(_ pipe: Pipe) { socket.pipeChanged(pipe) }
+    func socketEvent(_ event: SocketEvent) { socket.socketEvent(event) }
     func pipeSubscription(_ pipe: Pipe, topic: [UInt8], subscribe: Bool) {
         socket.pipeSubscription(pipe, topic: topic, subscribe: subscribe)
     }

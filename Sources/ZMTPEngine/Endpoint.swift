@@ -60,8 +60,15 @@ public enum Endpoint: Hashable, Sendable, CustomStringConvertible {
 /// An engine failure a user should read (bind to a taken port, unresolvable host...).
 public struct EngineError: Error, Hashable, CustomStringConvertible, Sendable {
     public var message: String
+    /// The system call's `errno`, when a system call failed.
+    public var errno: Int32?
+    /// The descriptor the failed operation was using, if any (for monitor events).
+    var descriptor: Int32?
     public init(_ message: String) { self.message = message }
-    public init(_ error: SystemError, while doing: String) { self.message = "\(doing): \(error)" }
+    public init(_ error: SystemError, while doing: String) {
+        self.message = "\(doing): \(error)"
+        self.errno = error.errno
+    }
     public var description: String { message }
 }
 

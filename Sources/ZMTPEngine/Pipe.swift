@@ -100,7 +100,7 @@ public final class Pipe: @unchecked Sendable {
     /// Closes the connection behind this pipe (loop thread). A pipe that ``survivesDisconnect`` stays
     /// open, waiting for the next connection.
     public func closeSession() {
-        session?.close(nil)
+        session?.closeLocally()
     }
 
     /// Closes the pipe for good, with its connection if any (loop thread). Queued messages are dropped.
@@ -110,7 +110,7 @@ public final class Pipe: @unchecked Sendable {
             return session
         }
         if let current {
-            current.close(nil)  // reports pipeClosed
+            current.closeLocally()  // reports pipeClosed
         } else {
             owner.pipeClosed(self, error: nil)
         }

@@ -23,6 +23,9 @@ public protocol PipeOwner: AnyObject, Sendable {
     func pipeChanged(_ pipe: Pipe)
     /// The peer (a subscriber) subscribed to or cancelled `topic`.
     func pipeSubscription(_ pipe: Pipe, topic: [UInt8], subscribe: Bool)
+    /// Something happened that a socket monitor reports (listeners, connectors and sessions call
+    /// this on their loop's thread).
+    func socketEvent(_ event: SocketEvent)
 }
 
 /// Drives one ZMTP ``Connection`` over a non-blocking stream socket, on one event loop.
@@ -43,6 +46,9 @@ final class StreamSession: EventHandler {
 
     let loop: EventLoop
     let descriptor: FileDescriptor
+    /// The endpoint this connection belongs to, as monitor events name it: the connect endpoint, or
+    /// the listener's bound endpoint.
+    let endpoint: String
     @exclusivity(unchecked) var connection: Connection
     let pipe: Pipe
     weak var owner: (any PipeOwner)?
@@ -68,8 +74,12 @@ final class StreamSession: EventHandler {
     /// not try again (RFC 37: a peer's ERROR; libzmq does the same for every protocol error).
     @exclusivity(unchecked) private var reconnectAllowed = true
 
-    init(loop: EventLoop, fd: consuming FileDescriptor, connection: Connection, pipe: Pipe, owner: any PipeOwner) {
+    init(
+        loop: EventLoop, fd: consuming FileDescriptor, endpoint: String, connection: Connection, pipe: Pipe,
+        owner: any PipeOwner
+    ) {
         self.loop = loop
+        self.endpoint = endpoint
         self.descriptor = fd
         self.connection = connection
         self.pipe = pipe
@@ -82,7 +92,7 @@ final class StreamSession: EventHandler {
         do throws(SystemError) {
             token = try loop.register(descriptor.raw, handler: self, readable: true, writable: false)
         } catch {
-            close("register: \(error)")
+            close("register: \(error)", handshakeEvent: noDetail(error.errno, "register: \(error)"))
             return
         }
         pipe.lock.withLock { pipe.session = self }
@@ -110,14 +120,19 @@ final class StreamSession: EventHandler {
                     Result { () throws(SystemError) in try Syscall.read(fd, into: buffer) }
                 }.get()
             } catch {
-                close("\(error)")
+                close("\(error)", handshakeEvent: noDetail(error.errno, "\(error)"))
                 return
             }
             switch result {
             case .wouldBlock:
                 return
             case .processed(0):
-                close(connection.isHandshakeComplete ? nil : "peer closed the connection during the handshake")
+                if connection.isHandshakeComplete {
+                    close(nil)
+                } else {
+                    let reason = "peer closed the connection during the handshake"
+                    close(reason, handshakeEvent: noDetail(EPIPE, reason))
+                }
                 return
             case .processed(let count):
                 feed(count)
@@ -154,6 +169,7 @@ final class StreamSession: EventHandler {
             switch event {
             case .handshakeCompleted(let info):
                 pipe.lock.withLock { pipe.peer = info }
+                owner?.socketEvent(SocketEvent(.handshakeSucceeded, endpoint: endpoint))
                 owner?.pipeActivated(pipe)
                 pullOutbound()
             case .message(let message):
@@ -267,7 +283,7 @@ final class StreamSession: EventHandler {
                     try Syscall.writev(descriptor.raw, chunks)
                 }
             } catch {
-                close("\(error)")
+                close("\(error)", handshakeEvent: noDetail(error.errno, "\(error)"))
                 return
             }
             switch result {
@@ -332,13 +348,31 @@ final class StreamSession: EventHandler {
         if error.blame == .peer, error.code != .handshakeTimeout, error.code != .heartbeatTimeout {
             reconnectAllowed = false
         }
-        close(error.description)
+        close(error.description, handshakeEvent: SocketEvent.handshakeFailure(error, endpoint: endpoint))
+    }
+
+    /// A HANDSHAKE_FAILED_NO_DETAIL event for a system-level failure.
+    private func noDetail(_ errno: Int32, _ reason: String) -> SocketEvent {
+        SocketEvent(.handshakeFailedNoDetail, value: UInt32(clamping: errno), endpoint: endpoint, detail: reason)
+    }
+
+    /// Closes the session because our own socket is closing or dropping this peer: no monitor
+    /// event, as in libzmq (loop thread).
+    func closeLocally() {
+        close(nil, local: true)
     }
 
     /// Ends the session: deregisters, marks the pipe closed and tells the owner (loop thread).
-    func close(_ error: String?) {
+    /// Unless the close is `local`, a monitor hears of it: `handshakeEvent` if the handshake had not
+    /// completed, then DISCONNECTED.
+    func close(_ error: String?, handshakeEvent: SocketEvent? = nil, local: Bool = false) {
         guard !closed else { return }
         closed = true
+        if !local {
+            if !connection.isHandshakeComplete, let handshakeEvent { owner?.socketEvent(handshakeEvent) }
+            owner?.socketEvent(SocketEvent(
+                .disconnected, value: UInt32(clamping: descriptor.raw), endpoint: endpoint, detail: error))
+        }
         if let timer { loop.cancel(timer) }
         loop.deregister(token)
         connection.close()

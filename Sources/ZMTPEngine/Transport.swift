@@ -58,8 +58,8 @@ enum SocketSetup {
     /// Returns the session's pipe, or nil when no connection could be set up.
     @discardableResult
     static func startSession(
-        fd: consuming FileDescriptor, role: MechanismRole, loop: EventLoop, factory: any ConnectionFactory,
-        pipe existing: Pipe? = nil, onClose: ((SessionEnd) -> Void)?
+        fd: consuming FileDescriptor, endpoint: String, role: MechanismRole, loop: EventLoop,
+        factory: any ConnectionFactory, pipe existing: Pipe? = nil, onClose: ((SessionEnd) -> Void)?
     ) -> Pipe? {
         let raw = fd.raw
         let address = SocketAddress.peer(of: raw)
@@ -69,11 +69,14 @@ enum SocketSetup {
             let (configuration, mechanism) = try factory.makeConnection(role: role, peerAddress: peerAddress)
             connection = try Connection(configuration: configuration, mechanism: mechanism, now: EventLoop.now())
         } catch {
+            factory.pipeOwner.socketEvent(SocketEvent(
+                .disconnected, value: UInt32(clamping: raw), endpoint: endpoint, detail: error.description))
             onClose?(SessionEnd(reason: error.description, reconnect: true))
             return nil  // fd closes here
         }
         let pipe = existing ?? factory.makePipe(loop: loop)
-        let session = StreamSession(loop: loop, fd: fd, connection: connection, pipe: pipe, owner: factory.pipeOwner)
+        let session = StreamSession(
+            loop: loop, fd: fd, endpoint: endpoint, connection: connection, pipe: pipe, owner: factory.pipeOwner)
         session.authenticate = { [weak factory] request in
             factory?.authenticate(request) ?? ZAPReply(requestID: request.requestID, status: .internalError, statusText: "socket closed")
         }
@@ -161,13 +164,20 @@ public final class Listener: EventHandler, @unchecked Sendable {
         } catch {
             throw EngineError(error, while: "listening on \(boundEndpoint)")
         }
+        emit(.listening, value: UInt32(clamping: descriptor.raw))
+    }
+
+    private func emit(_ kind: SocketEvent.Kind, value: UInt32, detail: String? = nil) {
+        factory?.pipeOwner.socketEvent(SocketEvent(kind, value: value, endpoint: boundEndpoint.description, detail: detail))
     }
 
     /// Stops accepting and closes the listening socket (loop thread).
     public func stop() {
+        guard !stopped else { return }
         stopped = true
         loop.deregister(token)
         if let ipcPath { unlink(ipcPath) }
+        emit(.closed, value: UInt32(clamping: descriptor.raw))
     }
 
     func handle(readable: Bool, writable: Bool, hangup: Bool) {
@@ -185,20 +195,25 @@ public final class Listener: EventHandler, @unchecked Sendable {
                     // level-triggered and would report the waiting connection again at once, so stop
                     // listening for a while instead of spinning; connections wait in the backlog.
                     lastAcceptError = error
+                    emit(.acceptFailed, value: UInt32(clamping: error.errno), detail: "\(error)")
                     pauseAccepting()
                     return
                 }
             }
             guard case .processed(let raw) = result else { return }
+            emit(.accepted, value: UInt32(clamping: raw))
             let target = factory.loopForConnection()
+            let endpoint = boundEndpoint.description
             if target === loop {
-                SocketSetup.startSession(fd: FileDescriptor(raw), role: .server, loop: loop, factory: factory, onClose: nil)
+                SocketSetup.startSession(
+                    fd: FileDescriptor(raw), endpoint: endpoint, role: .server, loop: loop, factory: factory, onClose: nil)
             } else {
                 // Hand the descriptor to the other I/O thread; it owns (and closes) it from there.
                 target.execute { [weak factory] in
                     let fd = FileDescriptor(raw)
                     guard let factory else { return }
-                    SocketSetup.startSession(fd: fd, role: .server, loop: target, factory: factory, onClose: nil)
+                    SocketSetup.startSession(
+                        fd: fd, endpoint: endpoint, role: .server, loop: target, factory: factory, onClose: nil)
                 }
             }
         }
@@ -271,18 +286,26 @@ public final class Connector: EventHandler, @unchecked Sendable {
             do throws(SystemError) {
                 result = try Syscall.nonBlocking("connect") { address.withSockaddr { connect(raw, $0, $1) } }
             } catch {
-                throw EngineError(error, while: "connecting to \(endpoint)")
+                var failure = EngineError(error, while: "connecting to \(endpoint)")
+                failure.descriptor = raw  // closed when `fd` goes out of scope
+                throw failure
             }
             switch result {
             case .processed:
                 established(fd)
             case .wouldBlock:
                 token = try registerPending(fd)
+                emit(.connectDelayed, value: UInt32(EINPROGRESS))
                 pending = consume fd
             }
         } catch {
+            if let descriptor = error.descriptor { emit(.closed, value: UInt32(clamping: descriptor), detail: error.message) }
             retryLater()
         }
+    }
+
+    private func emit(_ kind: SocketEvent.Kind, value: UInt32, detail: String? = nil) {
+        factory?.pipeOwner.socketEvent(SocketEvent(kind, value: value, endpoint: endpoint.description, detail: detail))
     }
 
     private func openSocket(family: Int32) throws(EngineError) -> FileDescriptor {
@@ -308,6 +331,7 @@ public final class Connector: EventHandler, @unchecked Sendable {
         if error == 0 {
             established(fd)
         } else {
+            emit(.closed, value: UInt32(clamping: fd.raw), detail: "connecting to \(endpoint): \(SystemError("connect", errno: error))")
             retryLater()
         }
     }
@@ -315,7 +339,10 @@ public final class Connector: EventHandler, @unchecked Sendable {
     private func established(_ fd: consuming FileDescriptor) {
         guard let factory else { return }
         delay = options.reconnectInterval
-        current = SocketSetup.startSession(fd: fd, role: .client, loop: loop, factory: factory, pipe: persistentPipe) { [weak self] end in
+        emit(.connected, value: UInt32(clamping: fd.raw))
+        current = SocketSetup.startSession(
+            fd: fd, endpoint: endpoint.description, role: .client, loop: loop, factory: factory, pipe: persistentPipe
+        ) { [weak self] end in
             guard let self else { return }
             self.current = nil
             if end.reconnect {
@@ -335,6 +362,8 @@ public final class Connector: EventHandler, @unchecked Sendable {
         if options.reconnectIntervalMax > .zero {
             delay = min(delay * 2, options.reconnectIntervalMax)
         }
+        let (seconds, attoseconds) = wait.components
+        emit(.connectRetried, value: UInt32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
         loop.schedule(at: EventLoop.now() + wait) { [weak self] in self?.attempt() }
     }
 }

@@ -81,6 +81,11 @@ public struct ZMTPError: Error, Hashable, CustomStringConvertible, Sendable {
     /// When set, the protocol calls for telling the peer before closing: the connection queues an
     /// ERROR command with this reason (e.g. "invalid-socket-type", a ZAP status code).
     public var errorCommandReason: String?
+    /// The ZAP status code behind an authentication failure: for ``Code/authenticationFailed`` the
+    /// status our authenticator refused with (300, 400, 500); for ``Code/peerError`` the status the
+    /// peer's ERROR carried, when its reason is exactly `300`, `400` or `500` (libzmq's rule for
+    /// reporting HANDSHAKE_FAILED_AUTH). Nil otherwise.
+    public var authenticationStatus: Int?
     public let file: String
     public let line: Int
 

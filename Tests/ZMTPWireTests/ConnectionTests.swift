@@ -235,6 +235,22 @@ struct ConnectionTests {
         error = expectError(.peerError) { try connection.receive(Script.command(.error("bye")), now: .zero) }
         #expect(connection.isClosed)
         #expect(error != nil)
+        #expect(error?.authenticationStatus == nil)
+    }
+
+    @Test("an ERROR whose reason is exactly 300, 400 or 500 carries that ZAP status (libzmq's rule)")
+    func peerErrorStatus() throws {
+        let cases: [(String, Int?)] = [
+            ("400", 400), ("300", 300), ("500", 500), ("200", nil), ("600", nil), ("401", nil), ("4000", nil),
+            ("40", nil), ("invalid-socket-type", nil),
+        ]
+        for (reason, status) in cases {
+            var connection = try Connection(configuration: ConnectionConfiguration(socketType: .pull), now: .zero)
+            let error = expectError(.peerError) {
+                try connection.receive(Script.greeting() + Script.command(.error(reason)), now: .zero)
+            }
+            #expect(error?.authenticationStatus == status, "reason \(reason)")
+        }
     }
 
     @Test("a 3.1 subscriber sends SUBSCRIBE/CANCEL commands; a 3.0 one sends legacy messages")

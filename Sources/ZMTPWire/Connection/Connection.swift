@@ -231,7 +231,7 @@ public struct Connection: Sendable {
                 throw .peer(.unexpectedCommand, "data frame before the handshake completed")
             }
             if let reason = try Self.peekError(frame.body)?.reasonText {
-                throw .peer(.peerError, "peer sent ERROR: \(reason)")
+                throw Self.peerError(reason)
             }
             let step = try mechanism.receive(command: frame.body, handshake.context)
             try apply(step, greeting: handshake.greeting, context: handshake.context)
@@ -270,7 +270,7 @@ public struct Connection: Sendable {
     private mutating func handleCommand(_ body: [UInt8]) throws(ZMTPError) {
         switch try Command.decode(body) {
         case .error(let reason):
-            throw .peer(.peerError, "peer sent ERROR: \(String(decoding: reason, as: UTF8.self))")
+            throw Self.peerError(String(decoding: reason, as: UTF8.self))
         case .subscribe(let topic):
             events.append(.subscribe(topic: topic))
         case .cancel(let topic):
@@ -441,6 +441,19 @@ public struct Connection: Sendable {
     }
 
     // MARK: - Errors
+
+    /// The error for a peer's ERROR command. A reason of exactly `300`, `400` or `500` is a ZAP status
+    /// (libzmq's test, `mechanism_base_t::handle_error_reason`), kept as ``ZMTPError/authenticationStatus``.
+    static func peerError(_ reason: String) -> ZMTPError {
+        var error = ZMTPError.peer(.peerError, "peer sent ERROR: \(reason)")
+        let octets = Array(reason.utf8)
+        if octets.count == 3, (UInt8(ascii: "3")...UInt8(ascii: "5")).contains(octets[0]),
+            octets[1] == UInt8(ascii: "0"), octets[2] == UInt8(ascii: "0")
+        {
+            error.authenticationStatus = Int(octets[0] - UInt8(ascii: "0")) * 100
+        }
+        return error
+    }
 
     private mutating func fail(_ error: ZMTPError) {
         guard !isClosed else { return }

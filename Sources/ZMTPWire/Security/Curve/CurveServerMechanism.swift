@@ -281,11 +281,15 @@ enum ZAPOutcome {
             try metadata.set(Metadata.Name.userID, reply.userID)
             for property in reply.metadata { try metadata.set(property.name, property.value) }
         case .temporaryError:
-            throw .peer(.authenticationFailed, "ZAP: 300 \(reply.statusText)")
+            var error = ZMTPError.peer(.authenticationFailed, "ZAP: 300 \(reply.statusText)")
+            error.authenticationStatus = 300
+            throw error
         case .authenticationFailure, .internalError:
-            throw ZMTPError(
+            var error = ZMTPError(
                 .authenticationFailed, blame: .peer, "ZAP: \(reply.status.rawValue) \(reply.statusText)",
                 errorCommandReason: reply.status.rawValue)
+            error.authenticationStatus = Int(reply.status.rawValue)
+            throw error
         }
     }
 }
