@@ -53,11 +53,13 @@ let package = Package(
             path: "Benchmarks/WireBench"
         ),
         .testTarget(name: "ZMTPWireTests", dependencies: ["ZMTPWire", "ZMTPFuzzing"]),
-        .testTarget(name: "InteropTests", dependencies: ["ZMTPWire", "ZMTP"], exclude: ["peer.py"]),
+        // Helpers shared by the socket-level test targets (not a product).
+        .target(name: "ZMTPTestSupport", dependencies: ["ZMTP"], path: "Tests/ZMTPTestSupport"),
+        .testTarget(name: "InteropTests", dependencies: ["ZMTPWire", "ZMTP", "ZMTPTestSupport"], exclude: ["peer.py"]),
         .testTarget(name: "ZMTPToolTests", dependencies: ["ZMTPTool"]),
         .testTarget(name: "ZeekClusterTests", dependencies: ["ZeekCluster", "ZMTPWire"]),
         .testTarget(name: "ZMTPEngineTests", dependencies: ["ZMTPEngine", "ZMTPWire"]),
-        .testTarget(name: "ZMTPTests", dependencies: ["ZMTP", "ZMTPFuzzing"]),
+        .testTarget(name: "ZMTPTests", dependencies: ["ZMTP", "ZMTPFuzzing", "ZMTPTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

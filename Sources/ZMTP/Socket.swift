@@ -5,9 +5,6 @@ import ZMTPEngine
 import Glibc
 #endif
 
-/// A socket monitor event (see ``Socket/monitor(_:bufferLimit:)``).
-public typealias SocketEvent = ZMTPEngine.SocketEvent
-
 /// A ZeroMQ socket: PUSH, PULL (RFC 30), PUB, SUB, XPUB and XSUB (RFC 29), with libzmq 4.3's
 /// semantics. For the pipeline pattern:
 ///
@@ -57,10 +54,9 @@ public final class Socket: @unchecked Sendable {
     /// Threads blocked in ``sleep(until:)``: a change wakes them only if there are any.
     private let sleepers = Atomic<Int>(0)
     private lazy var bridge = SocketBridge(socket: self)
-    /// Monitors by id, with the events each wants; `monitorCount` lets the I/O threads skip the lock
-    /// when nobody monitors.
-    @exclusivity(unchecked) private var monitors: [UInt64: (events: SocketEvent.Kind, continuation: AsyncStream<SocketEvent>.Continuation)] = [:]
-    @exclusivity(unchecked) private var nextMonitor: UInt64 = 0
+    /// Monitors, held weakly (a monitor nobody reads any more stops); `monitorCount` lets the I/O
+    /// threads skip the lock when nobody monitors.
+    @exclusivity(unchecked) private var monitors: [ObjectIdentifier: WeakMonitor] = [:]
     private let monitorCount = Atomic<Int>(0)
 
     init(type: SocketType, options: SocketOptions, loops: [EventLoop]) {
@@ -218,54 +214,56 @@ public final class Socket: @unchecked Sendable {
     /// listening, accepting, connecting, handshakes and their failures, disconnects; see
     /// ``SocketEvent`` for libzmq's event numbers and values.
     ///
-    /// Several monitors may watch one socket, each with its own selection. The sequence ends after
-    /// ``SocketEvent/Kind/monitorStopped`` when the socket closes; stop iterating (or cancel the
-    /// task) to stop monitoring earlier. At most `bufferLimit` events wait for a slow reader; later
-    /// ones are dropped until it catches up, as libzmq drops them at its monitor socket's
-    /// high-water mark.
-    public func monitor(_ events: SocketEvent.Kind = .all, bufferLimit: Int = 4096) -> AsyncStream<SocketEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(
-            of: SocketEvent.self, bufferingPolicy: .bufferingOldest(max(1, bufferLimit)))
-        let id = lock.withLock { () -> UInt64? in
-            if closed { return nil }
-            nextMonitor &+= 1
-            monitors[nextMonitor] = (events, continuation)
-            monitorCount.add(1, ordering: .relaxed)
-            return nextMonitor
+    /// Several monitors may watch one socket, each with its own selection. Start monitoring before
+    /// binding or connecting to see every event.
+    /// - Parameters:
+    ///   - events: the kinds to report (default: all).
+    ///   - bufferLimit: how many unread events to keep before dropping new ones.
+    public func monitor(_ events: SocketEvent.Kind = .all, bufferLimit: Int = 4096) -> SocketMonitor {
+        let monitor = SocketMonitor(socket: self, selection: events, bufferLimit: bufferLimit)
+        let registered = lock.withLock { () -> Bool in
+            if closed { return false }
+            monitors[ObjectIdentifier(monitor)] = WeakMonitor(monitor: monitor)
+            monitorCount.store(monitors.count, ordering: .relaxed)
+            return true
         }
-        guard let id else {
-            if events.contains(.monitorStopped) { continuation.yield(SocketEvent(.monitorStopped, endpoint: "")) }
-            continuation.finish()
-            return stream
+        if !registered {
+            monitor.record(SocketEvent(.monitorStopped, endpoint: ""))
+            monitor.finish()
         }
-        continuation.onTermination = { [weak self] _ in
-            guard let self else { return }
-            self.lock.withLock {
-                if self.monitors.removeValue(forKey: id) != nil { self.monitorCount.subtract(1, ordering: .relaxed) }
-            }
-        }
-        return stream
+        return monitor
     }
 
-    /// Hands an event to the monitors that want it (any thread, lock not held).
+    func removeMonitor(_ monitor: SocketMonitor) {
+        lock.withLock {
+            monitors[ObjectIdentifier(monitor)] = nil
+            monitorCount.store(monitors.count, ordering: .relaxed)
+        }
+    }
+
+    /// Hands an event to the monitors (any thread, lock not held).
     func socketEvent(_ event: SocketEvent) {
         guard monitorCount.load(ordering: .relaxed) > 0 else { return }
-        let targets = lock.withLock { monitors.values.filter { $0.events.contains(event.kind) }.map(\.continuation) }
-        for continuation in targets { continuation.yield(event) }
+        let targets = lock.withLock { () -> [SocketMonitor] in
+            monitors = monitors.filter { $0.value.monitor != nil }
+            monitorCount.store(monitors.count, ordering: .relaxed)
+            return monitors.values.compactMap(\.monitor)
+        }
+        for monitor in targets { monitor.record(event) }
     }
 
     /// Ends every monitor with MONITOR_STOPPED (after the socket closed).
     private func stopMonitors() {
-        let ending = lock.withLock { () -> [(events: SocketEvent.Kind, continuation: AsyncStream<SocketEvent>.Continuation)] in
+        let ending = lock.withLock { () -> [SocketMonitor] in
             defer {
-                monitorCount.subtract(monitors.count, ordering: .relaxed)
                 monitors.removeAll()
+                monitorCount.store(0, ordering: .relaxed)
             }
-            return Array(monitors.values)
+            return monitors.values.compactMap(\.monitor)
         }
         for monitor in ending {
-            if monitor.events.contains(.monitorStopped) { monitor.continuation.yield(SocketEvent(.monitorStopped, endpoint: "")) }
-            monitor.continuation.finish()
+            monitor.record(SocketEvent(.monitorStopped, endpoint: ""))
+            monitor.finish()
         }
     }
 
@@ -834,6 +832,10 @@ final class SocketBridge: ConnectionFactory, PipeOwner, @unchecked Sendable {
     func pipeSubscription(_ pipe: Pipe, topic: [UInt8], subscribe: Bool) {
         socket.pipeSubscription(pipe, topic: topic, subscribe: subscribe)
     }
+}
+
+struct WeakMonitor {
+    weak var monitor: SocketMonitor?
 }
 
 final class ResultBox: @unchecked Sendable {

@@ -214,6 +214,61 @@ def main():
                 if event["event"] == zmq.EVENT_DISCONNECTED:
                     break
             print("DONE", flush=True)
+        elif mode == "sub-connect-heartbeat":
+            # libzmq SUB to a Swift publisher, heartbeating with IVL and TTL (ms; 0 = off). argv:
+            # endpoint ivl ttl. Subscribes to "zeek.", prints the first message, then waits for stdin
+            # to close (the test stops this process meanwhile to make it silent).
+            sock = ctx.socket(zmq.SUB)
+            sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
+            sock.setsockopt(zmq.LINGER, 0)
+            if int(sys.argv[3]):
+                sock.setsockopt(zmq.HEARTBEAT_IVL, int(sys.argv[3]))
+            if int(sys.argv[4]):
+                sock.setsockopt(zmq.HEARTBEAT_TTL, int(sys.argv[4]))
+            sock.setsockopt(zmq.SUBSCRIBE, b"zeek.")
+            sock.connect(sys.argv[2])
+            frames = sock.recv_multipart()
+            print(f"RECV {hexframes(frames)}", flush=True)
+            sys.stdin.read()
+        elif mode == "xsub-connect":
+            # libzmq XSUB to a Swift XPUB: subscribes to "zeek.", prints the first message it gets,
+            # cancels, and waits for stdin to close.
+            sock = ctx.socket(zmq.XSUB)
+            sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
+            sock.setsockopt(zmq.LINGER, 1000)
+            sock.connect(sys.argv[2])
+            sock.send(b"\x01zeek.")
+            frames = sock.recv_multipart()
+            print(f"RECV {hexframes(frames)}", flush=True)
+            sock.send(b"\x00zeek.")
+            sys.stdin.read()
+        elif mode == "xpub-bind-at":
+            # libzmq XPUB bound on argv[2] (verbose): prints each subscription message; publishes
+            # "zeek.event" once a "zeek." subscription arrives; stops after a cancellation.
+            sock = ctx.socket(zmq.XPUB)
+            sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+            sock.bind(sys.argv[2])
+            print("BOUND", flush=True)
+            while True:
+                sub = sock.recv()
+                print(f"RECV {sub.hex()}", flush=True)
+                if sub == b"\x01zeek.":
+                    sock.send_multipart([b"other.topic", b"no"])
+                    sock.send_multipart([b"zeek.event", b"yes"])
+                if sub[:1] == b"\x00":
+                    break
+        elif mode == "curve-client-monitored":
+            # libzmq CURVE client of TYPE to a Swift CURVE server; argv: type endpoint server-public
+            # client-public client-secret. Prints monitor events until the handshake's outcome.
+            sock = ctx.socket(getattr(zmq, sys.argv[2]))
+            sock.setsockopt(zmq.LINGER, 0)
+            curve_client(sock, sys.argv[4], sys.argv[5], sys.argv[6])
+            monitor = sock.get_monitor_socket()
+            monitor.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
+            sock.connect(sys.argv[3])
+            print_events_until_outcome(monitor)
         elif mode == "curve-pull-bind":
             # libzmq CURVE server (PULL) with a ZAP allow-list. argv: server-secret allowed-client-public
             # count. Receives `count` expected messages; with count 0 it only waits for stdin to close.

@@ -1,44 +1,11 @@
 import Foundation
-import Synchronization
 import Testing
 import ZMTP
+import ZMTPTestSupport
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Collects a monitor's events on a task, so tests can wait for one without a deadline-less `await`.
-final class EventRecorder: Sendable {
-    private final class Storage: Sendable {
-        let events = Mutex<[SocketEvent]>([])
-    }
-    private let storage = Storage()
-    private let task: Task<Void, Never>
-
-    init(_ socket: Socket, _ kinds: SocketEvent.Kind = .all) {
-        let stream = socket.monitor(kinds)
-        let storage = self.storage
-        task = Task {
-            for await event in stream { storage.events.withLock { $0.append(event) } }
-        }
-    }
-
-    var all: [SocketEvent] { storage.events.withLock { $0 } }
-    var kinds: [SocketEvent.Kind] { all.map(\.kind) }
-
-    /// The first event of `kind`, waiting up to `timeout` for it.
-    func first(_ kind: SocketEvent.Kind, timeout: Duration = .seconds(5)) -> SocketEvent? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let event = all.first(where: { $0.kind == kind }) { return event }
-            usleep(2_000)
-        }
-        return nil
-    }
-
-    /// Waits until the monitor's sequence has ended (after MONITOR_STOPPED).
-    func finished() async { await task.value }
-}
 
 @Suite("Socket monitor events", .serialized, .timeLimit(.minutes(1)))
 struct MonitorTests {
@@ -77,8 +44,8 @@ struct MonitorTests {
         #expect(disconnected.value == accepted.value)
         #expect(client.first(.disconnected, timeout: .milliseconds(200)) == nil)  // a local close is not a disconnect
         pull.close()
-        await server.finished()
-        await client.finished()
+        server.finished()
+        client.finished()
         #expect(server.kinds.suffix(2) == [.closed, .monitorStopped])
         #expect(server.all.last(where: { $0.kind == .closed })?.value == listening.value)
         #expect(client.kinds.last == .monitorStopped)
@@ -172,6 +139,35 @@ struct MonitorTests {
         #expect(events.kinds == [.handshakeFailedNoDetail, .disconnected])  // the selection is honoured
     }
 
+    @Test("A reader that falls behind keeps the oldest events up to the limit; the rest are counted as dropped")
+    func boundedBuffer() async throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let pull = try context.socket(.pull, options: Self.options())
+        let monitor = pull.monitor(bufferLimit: 2)
+        try pull.bind("tcp://127.0.0.1:*")  // LISTENING
+        try pull.bind("tcp://127.0.0.1:*")
+        try pull.bind("tcp://127.0.0.1:*")
+        #expect(monitor.droppedEvents == 1)
+        pull.close()  // CLOSED ×3 and MONITOR_STOPPED are dropped too: nobody read
+        var kinds: [SocketEvent.Kind] = []
+        for await event in monitor { kinds.append(event.kind) }
+        #expect(kinds == [.listening, .listening])
+        #expect(monitor.droppedEvents == 5)
+    }
+
+    @Test("A cancelled monitor ends, and stops recording")
+    func cancel() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let pull = try context.socket(.pull, options: Self.options())
+        let monitor = pull.monitor()
+        monitor.cancel()
+        try pull.bind("tcp://127.0.0.1:*")
+        #expect(monitor.next(timeout: .seconds(1)) == nil)
+        #expect(monitor.droppedEvents == 0)
+    }
+
     @Test("A monitor on a closed socket ends at once with MONITOR_STOPPED")
     func monitorAfterClose() async throws {
         let context = try Context()
@@ -181,5 +177,29 @@ struct MonitorTests {
         var kinds: [SocketEvent.Kind] = []
         for await event in socket.monitor() { kinds.append(event.kind) }
         #expect(kinds == [.monitorStopped])
+    }
+}
+
+@Suite("Heartbeats", .serialized, .timeLimit(.minutes(1)))
+struct HeartbeatTests {
+    @Test("A subscriber whose PING asked for a TTL and then fell silent is dropped after the TTL, with its subscriptions")
+    func peerTTLHonoured() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let xpub = try context.socket(.xpub, options: PubSubTests.options())  // no heartbeat options of its own
+        let events = EventRecorder(xpub, [.disconnected])
+        let path = "/tmp/zmtp-ttl-\(getpid()).sock"
+        try xpub.bind("ipc://\(path)")
+        let peer = try RawPeer.connectAndHandshake(path: path, socketType: "SUB")
+        var frames: [UInt8] = []
+        FrameEncoder.appendFrame(try Command.subscribe(topic: Array("zeek.".utf8)).encodedBody(), command: true, to: &frames)
+        FrameEncoder.appendFrame(try Command.ping(ttlDeciseconds: 3, context: []).encodedBody(), command: true, to: &frames)
+        let sentAt = ContinuousClock.now
+        peer.write(frames)
+        #expect(try xpub.receive() == Message(single: [1] + Array("zeek.".utf8)))
+        #expect(try xpub.receive() == Message(single: [0] + Array("zeek.".utf8)))
+        let elapsed = ContinuousClock.now - sentAt
+        #expect(elapsed >= .milliseconds(290) && elapsed < .seconds(2), "dropped after \(elapsed)")
+        #expect(events.first(.disconnected) != nil)
     }
 }

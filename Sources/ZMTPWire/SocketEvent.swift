@@ -1,10 +1,10 @@
-import ZMTPWire
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Something that happened to a socket's endpoints or connections: libzmq's socket monitor events
+/// Something that happened to a socket's endpoints or connections (reported by the engine and by
+/// `Socket.monitor`; defined here, with no I/O, because its values are the wire core's errors): libzmq's socket monitor events
 /// (`zmq_socket_monitor`), with libzmq's numbers and values so that code written against libzmq's
 /// monitor (Zeek treats 0x2000 and 0x4000 as fatal) reads them unchanged.
 ///
@@ -33,7 +33,7 @@ public struct SocketEvent: Sendable, Hashable, CustomStringConvertible {
         public static let connectRetried = Kind(rawValue: 0x0004)
         /// A `bind` is listening.
         public static let listening = Kind(rawValue: 0x0008)
-        /// A `bind` failed (libzmq reports this on the monitor; ``Socket/bind(_:)`` also throws).
+        /// A `bind` failed (libzmq reports this on the monitor; `Socket.bind` also throws).
         public static let bindFailed = Kind(rawValue: 0x0010)
         /// A listener accepted a connection.
         public static let accepted = Kind(rawValue: 0x0020)
