@@ -16,9 +16,9 @@ struct PubSubInteropTests {
 
     static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
-    @Test("our SUB socket subscribes through a libzmq XPUB (NULL, and CURVE admitted by ZAP), receives only its topic, and cancels",
-          arguments: ["null", "curve"])
-    func ourSubToLibzmqXpub(mechanism: String) throws {
+    @Test("our SUB and XSUB subscribe through a libzmq XPUB (NULL, and CURVE admitted by ZAP), receive only their topic, and cancel",
+          arguments: ["null", "curve"], [SocketType.sub, .xsub])
+    func ourSubscriberToLibzmqXpub(mechanism: String, type: SocketType) throws {
         let context = try Context()
         defer { context.shutdown() }
         var options = Self.options()
@@ -29,16 +29,71 @@ struct PubSubInteropTests {
         } else {
             peer = try PythonPeer(["xpub-bind"])
         }
-        let sub = try context.socket(.sub, options: options)
-        try sub.subscribe(Self.bytes("zeek."))
-        try sub.connect("tcp://127.0.0.1:\(try peer.boundPort())")
+        let subscriber = try context.socket(type, options: options)
+        try Self.subscription(subscriber, "zeek.", subscribe: true)
+        try subscriber.connect("tcp://127.0.0.1:\(try peer.boundPort())")
         #expect(try peer.received() == [[1] + Self.bytes("zeek.")])
         // libzmq sends "other.topic" first; only the matching message may arrive.
-        #expect(try sub.receive() == Message(Self.bytes("zeek.event"), Self.bytes("yes")))
-        try sub.unsubscribe(Self.bytes("zeek."))
+        #expect(try subscriber.receive() == Message(Self.bytes("zeek.event"), Self.bytes("yes")))
+        try Self.subscription(subscriber, "zeek.", subscribe: false)
         #expect(try peer.received() == [[0] + Self.bytes("zeek.")])
         #expect(peer.waitStatus() == 0)
-        sub.close()
+        subscriber.close()
+    }
+
+    /// Subscribes or cancels the way the socket type does it: options on a SUB, messages on an XSUB.
+    static func subscription(_ socket: Socket, _ topic: String, subscribe: Bool) throws {
+        if socket.type == .xsub {
+            try socket.send(Message(single: [subscribe ? 1 : 0] + bytes(topic)))
+        } else if subscribe {
+            try socket.subscribe(bytes(topic))
+        } else {
+            try socket.unsubscribe(bytes(topic))
+        }
+    }
+
+    @Test("our XSUB through a libzmq verbose XPUB over ipc: subscribes, receives, cancels; a second subscribe reaches it too")
+    func ourXsubToLibzmqXpubOverIPC() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let endpoint = "ipc:///tmp/zmtp-xsub-xpub-\(getpid()).sock"
+        let peer = try PythonPeer(["xpub-bind-at", endpoint])
+        #expect(try peer.readLine() == "BOUND")
+        let xsub = try context.socket(.xsub, options: Self.options())
+        try xsub.connect(endpoint)
+        try Self.subscription(xsub, "zeek.", subscribe: true)
+        #expect(try peer.received() == [[1] + Self.bytes("zeek.")])
+        #expect(try xsub.receive() == Message(Self.bytes("zeek.event"), Self.bytes("yes")))
+        // As libzmq's XSUB: every subscribe is passed on (a proxy's verbose XPUB wants repeats); the
+        // cancel only when the last one is cancelled.
+        try Self.subscription(xsub, "zeek.", subscribe: true)
+        #expect(try peer.received() == [[1] + Self.bytes("zeek.")])
+        #expect(try xsub.receive() == Message(Self.bytes("zeek.event"), Self.bytes("yes")))
+        try Self.subscription(xsub, "zeek.", subscribe: false)
+        try Self.subscription(xsub, "zeek.", subscribe: false)
+        #expect(try peer.received() == [[0] + Self.bytes("zeek.")])
+        #expect(peer.waitStatus() == 0)
+        xsub.close()
+    }
+
+    @Test("our XPUB sees a libzmq XSUB subscribe and cancel by message, over tcp and ipc", arguments: ["tcp", "ipc"])
+    func libzmqXsubToOurXpub(transport: String) throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let xpub = try context.socket(.xpub, options: Self.options())
+        let endpoint = try xpub.bind(
+            transport == "ipc" ? "ipc:///tmp/zmtp-xpub-xsub-\(getpid()).sock" : "tcp://127.0.0.1:*")
+        let peer = try PythonPeer(["xsub-connect", endpoint])
+        #expect(try xpub.receive() == Message(single: [1] + Self.bytes("zeek.")))
+        try xpub.send(Message(Self.bytes("other.topic"), Self.bytes("no")))
+        try xpub.send(Message(Self.bytes("zeek.hello"), Self.bytes("world")))
+        #expect(try peer.received() == [Self.bytes("zeek.hello"), Self.bytes("world")])
+        // The cancel arrives while the peer is still connected: it came by message, not by disconnect.
+        #expect(try xpub.receive() == Message(single: [0] + Self.bytes("zeek.")))
+        #expect(xpub.connectedPeers == 1)
+        peer.closeInput()
+        #expect(peer.waitStatus() == 0)
+        xpub.close()
     }
 
     @Test("a libzmq SUB subscribes to our PUB socket and receives only matching messages")
