@@ -1,4 +1,5 @@
 import ArgumentParser
+import Synchronization
 import ZMTP
 
 #if canImport(Glibc)
@@ -51,6 +52,8 @@ struct SocketFlags: ParsableArguments {
     var heartbeatTTL = 0
     @Option(name: .customLong("heartbeat-timeout"), help: ArgumentHelp("Close when a PING gets no traffic back within MS milliseconds, 0 = the interval (ZMQ_HEARTBEAT_TIMEOUT).", valueName: "ms"))
     var heartbeatTimeout = 0
+    @Flag(name: .customLong("events"), help: "Print the socket's monitor events on stderr, one per line: 'zmtp: event NAME value=V endpoint=E' (libzmq's names and values).")
+    var events = false
 
     @Flag(name: .customLong("curve-server"), help: "Act as CURVE server (needs --curve-secret).")
     var curveServer = false
@@ -184,9 +187,30 @@ func withSocket(
     var options = try flags.options()
     adjust(&options)
     let socket = try context.socket(type, options: options)
-    defer { socket.close() }
+    let printer = flags.events ? EventPrinter(socket.monitor()) : nil
+    defer {
+        socket.close()
+        printer?.waitUntilStopped()
+    }
     do { try endpoints.apply(to: socket) } catch let error as SocketError { throw ToolError(error.description) }
     try body(socket)
+}
+
+/// Prints a socket's monitor events on stderr from its own thread, until MONITOR_STOPPED.
+final class EventPrinter: Sendable {
+    private let stopped = Atomic<Bool>(false)
+
+    init(_ monitor: SocketMonitor) {
+        Thread.detach { [self] in
+            while let event = monitor.next(timeout: nil) { ToolOutput.standardError("zmtp: event \(event)") }
+            stopped.store(true, ordering: .releasing)
+        }
+    }
+
+    /// Waits (up to a second) until the last event was printed; the socket must be closed.
+    func waitUntilStopped() {
+        for _ in 0..<1000 where !stopped.load(ordering: .acquiring) { usleep(1000) }
+    }
 }
 
 struct Pull: ParsableCommand {

@@ -2,6 +2,7 @@
 
 import Foundation
 import Testing
+import ZMTPWire
 
 @Suite("zmtp push/pull with libzmq", .serialized, .timeLimit(.minutes(1)))
 struct ToolInteropTests {
@@ -12,6 +13,14 @@ struct ToolInteropTests {
     /// Starts `zmtp` with `arguments`; returns the process, its stdout pipe and the endpoint it reported
     /// binding on stderr.
     static func start(_ arguments: [String], stdin: Pipe? = nil) throws -> (Process, Pipe, String) {
+        let started = try startReadingErrors(arguments, stdin: stdin)
+        return (started.process, started.output, started.endpoint)
+    }
+
+    /// As ``start(_:stdin:)``, also returning stderr and what was read from it so far.
+    static func startReadingErrors(
+        _ arguments: [String], stdin: Pipe? = nil
+    ) throws -> (process: Process, output: Pipe, errors: Pipe, endpoint: String, errorText: String) {
         let process = Process()
         process.executableURL = tool
         process.arguments = arguments
@@ -23,14 +32,14 @@ struct ToolInteropTests {
         try process.run()
         var text = ""
         let handle = errors.fileHandleForReading
-        while !text.contains("\n") {
+        while !(text.range(of: "listening on ").map { text[$0.upperBound...].contains("\n") } ?? false) {
             let chunk = handle.availableData
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
         guard let range = text.range(of: "listening on ") else { throw InteropFailure("zmtp said: \(text)") }
         let endpoint = text[range.upperBound...].prefix { $0 != "\n" }
-        return (process, output, String(endpoint))
+        return (process, output, errors, String(endpoint), text)
     }
 
     @Test("`zmtp pull --bind ... --count 3` prints three lines sent by a libzmq PUSH, in both formats")
@@ -161,6 +170,34 @@ struct ToolInteropTests {
         #expect(reader.next() == "[\"007a65656b2e\"]", "the SUB left: 0x00 + \"zeek.\"")
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
+    }
+
+    @Test("`zmtp pull --events` with CURVE: a libzmq client with an unknown key is refused, both sides report AUTH 400")
+    func eventsFlag() throws {
+        let server = CurveKeyPair.generate()
+        let stranger = CurveKeyPair.generate()
+        let started = try Self.startReadingErrors([
+            "pull", "--bind", "tcp://127.0.0.1:*", "--events", "--curve-server", "--curve-secret=\(server.secretKey.z85)",
+            "--curve-allow=\(CurveKeyPair.generate().publicKey.z85)",
+        ])
+        defer { if started.process.isRunning { kill(started.process.processIdentifier, SIGKILL) } }
+        let peer = try PythonPeer([
+            "curve-client-monitored", "PUSH", started.endpoint, server.publicKey.z85, stranger.publicKey.z85,
+            stranger.secretKey.z85,
+        ])
+        var libzmqEvents: [String] = []
+        while let line = try? peer.readLine(timeout: 5) { libzmqEvents.append(line) }
+        #expect(libzmqEvents.last == "EVENT 16384 400")
+        kill(started.process.processIdentifier, SIGTERM)
+        let rest = String(decoding: started.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        started.process.waitUntilExit()
+        #expect(started.process.terminationStatus == 0)
+        let lines = (started.errorText + rest).split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("zmtp: event LISTENING value=") })
+        #expect(lines.contains { $0.hasPrefix("zmtp: event ACCEPTED value=") && $0.hasSuffix("endpoint=\(started.endpoint)") })
+        #expect(lines.contains { $0.hasPrefix("zmtp: event HANDSHAKE_FAILED_AUTH value=400 endpoint=\(started.endpoint)") })
+        #expect(lines.last == "zmtp: event MONITOR_STOPPED value=0 endpoint=", "the last event is printed before exit")
+        _ = peer.waitStatus()
     }
 
     @Test("`zmtp sub --subscribe` prints only the matching messages of a libzmq XPUB")
