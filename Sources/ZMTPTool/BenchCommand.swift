@@ -9,12 +9,12 @@ import Glibc
 /// run swift-zmtp interleaved with the libzmq programs and report ratios.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmark roles of the shared harness (PROTOCOL.md): thr-recv, thr-send, lat-a, lat-b.",
-        subcommands: [ThrRecv.self, ThrSend.self, LatA.self, LatB.self]
+        abstract: "Benchmark roles: thr-recv, thr-send, lat-a, lat-b (shared harness, PROTOCOL.md); ps-pub, ps-sub, ps-match (bench/README.md).",
+        subcommands: [ThrRecv.self, ThrSend.self, LatA.self, LatB.self, PubSubPub.self, PubSubSub.self, PubSubMatch.self]
     )
 
     func run() throws {
-        throw ValidationError("missing role: thr-recv, thr-send, lat-a or lat-b")
+        throw ValidationError("missing role: thr-recv, thr-send, lat-a, lat-b, ps-pub, ps-sub or ps-match")
     }
 
     /// PROTOCOL.md §4's fixed test keys.
