@@ -65,6 +65,7 @@ public final class Socket: @unchecked Sendable {
         canSendMessages = [.push, .pub, .xpub, .xsub].contains(type)
         canReceiveMessages = [.pull, .sub, .xsub, .xpub].contains(type)
         distributesBySubscription = type == .pub || type == .xpub
+        noDrop = type == .xpub && options.xpubNoDrop
         subscribes = type == .sub || type == .xsub
         self.type = type
         self.options = options
@@ -78,11 +79,12 @@ public final class Socket: @unchecked Sendable {
     private let distributesBySubscription: Bool
     /// SUB and XSUB: they subscribe, and filter what they receive by their own subscriptions.
     private let subscribes: Bool
+    /// An XPUB with ``SocketOptions/xpubNoDrop``: a full subscriber makes a send wait.
+    private let noDrop: Bool
 
     // Publish/subscribe state (lock held).
     /// Peers' subscriptions (PUB, XPUB), by pipe.
-    @exclusivity(unchecked) private var peerSubscriptions = SubscriptionTrie<ObjectIdentifier>(mode: .set)
-    @exclusivity(unchecked) private var pipesByID: [ObjectIdentifier: Pipe] = [:]
+    @exclusivity(unchecked) private var peerSubscriptions = SubscriptionTrie<PipeKey>(mode: .set)
     @exclusivity(unchecked) private var subscriptionCounts: [ObjectIdentifier: Int] = [:]
     /// Our own subscriptions (SUB, XSUB), counted: each subscribe needs its unsubscribe.
     @exclusivity(unchecked) private var ownSubscriptions = SubscriptionTrie<Int>(mode: .counting)
@@ -358,13 +360,15 @@ public final class Socket: @unchecked Sendable {
 
     /// PUB/XPUB fan-out (lock held). The message is shared, not copied, among the peers.
     private func publish(_ message: Message) -> Bool {
-        var matching: [Pipe] = []
-        peerSubscriptions.forEachMatch(message.frames[0]) { id in
-            if let pipe = pipesByID[id] { matching.append(pipe) }
+        let topic = message.frames[0]
+        if noDrop {
+            // All or nothing: a full subscriber blocks the send before any subscriber gets it.
+            var blocked = false
+            peerSubscriptions.forEachMatch(topic) { if !$0.pipe.canSend { blocked = true } }
+            if blocked { return false }
         }
-        if type == .xpub && options.xpubNoDrop && matching.contains(where: { !$0.canSend }) { return false }
-        for pipe in matching {
-            if pipe.canSend { pipe.enqueue(message) } else { dropped += 1 }
+        peerSubscriptions.forEachMatch(topic) { key in
+            if key.pipe.canSend { key.pipe.enqueue(message) } else { dropped += 1 }
         }
         return true
     }
@@ -563,7 +567,6 @@ public final class Socket: @unchecked Sendable {
     /// Drops a pipe and keeps the round-robin cursors in range (lock held).
     private func remove(_ pipe: Pipe) {
         pipes.removeAll { $0 === pipe }
-        pipesByID[ObjectIdentifier(pipe)] = nil
         if nextOutbound >= pipes.count { nextOutbound = 0 }
         if nextInbound >= pipes.count { nextInbound = 0 }
     }
@@ -743,7 +746,6 @@ public final class Socket: @unchecked Sendable {
             // handshake.
             if pipes.contains(where: { $0 === pipe }) { return false }
             pipes.append(pipe)
-            pipesByID[ObjectIdentifier(pipe)] = pipe
             return true
         }
         if added || pipe.survivesDisconnect { notifyChanged() }
@@ -773,10 +775,10 @@ public final class Socket: @unchecked Sendable {
     /// Drops a peer's subscriptions (lock held).
     private func forgetSubscriptions(of pipe: Pipe) {
         guard distributesBySubscription else { return }
-        let id = ObjectIdentifier(pipe)
-        let all = type == .xpub && options.xpubVerboser ? peerSubscriptions.topics(of: id) : []
-        let orphaned = peerSubscriptions.removeAll(for: id)
-        subscriptionCounts[id] = nil
+        let key = PipeKey(pipe: pipe)
+        let all = type == .xpub && options.xpubVerboser ? peerSubscriptions.topics(of: key) : []
+        let orphaned = peerSubscriptions.removeAll(for: key)
+        subscriptionCounts[key.id] = nil
         if type == .xpub {
             for topic in options.xpubVerboser ? all : orphaned { notify(Message(single: [0] + topic)) }
         }
@@ -785,18 +787,19 @@ public final class Socket: @unchecked Sendable {
     func pipeSubscription(_ pipe: Pipe, topic: [UInt8], subscribe: Bool) {
         let changed = lock.withLock { () -> Bool in
             guard distributesBySubscription, !closed, topic.count <= options.maxTopicLength else { return false }
-            let id = ObjectIdentifier(pipe)
+            let key = PipeKey(pipe: pipe)
+            let id = key.id
             if subscribe {
                 // A peer past its limit is ignored, not obeyed: a flood costs bounded memory.
                 guard subscriptionCounts[id, default: 0] < options.maxSubscriptionsPerPeer else { return false }
-                let change = peerSubscriptions.add(topic, for: id)
+                let change = peerSubscriptions.add(topic, for: key)
                 if change.subscriberChanged { subscriptionCounts[id, default: 0] += 1 }
                 if type == .xpub && (change.topicChanged || options.xpubVerbose || options.xpubVerboser) {
                     notify(Message(single: [1] + topic))
                     return true
                 }
             } else {
-                let change = peerSubscriptions.remove(topic, for: id)
+                let change = peerSubscriptions.remove(topic, for: key)
                 if change.subscriberChanged { subscriptionCounts[id, default: 1] -= 1 }
                 if type == .xpub && (change.topicChanged || options.xpubVerboser) {
                     notify(Message(single: [0] + topic))
@@ -832,6 +835,15 @@ final class SocketBridge: ConnectionFactory, PipeOwner, @unchecked Sendable {
     func pipeSubscription(_ pipe: Pipe, topic: [UInt8], subscribe: Bool) {
         socket.pipeSubscription(pipe, topic: topic, subscribe: subscribe)
     }
+}
+
+/// A pipe as a subscriber in the subscription trie: matching hands over the pipe itself, with no
+/// lookup by identity.
+struct PipeKey: Hashable {
+    let pipe: Pipe
+    var id: ObjectIdentifier { ObjectIdentifier(pipe) }
+    static func == (lhs: PipeKey, rhs: PipeKey) -> Bool { lhs.pipe === rhs.pipe }
+    func hash(into hasher: inout Hasher) { hasher.combine(id) }
 }
 
 struct WeakMonitor {

@@ -15,12 +15,65 @@
 struct SubscriptionTrie<Subscriber: Hashable> {
     enum Mode { case set, counting }
 
+    /// One octet of topic. Fields are `@exclusivity(unchecked)`: the owner serializes access, and
+    /// the runtime's dynamic checks cost more than the walk itself.
     final class Node {
-        var children: [UInt8: Node] = [:]
+        /// Children as a range table, libzmq's layout: `table[i]` is the child for octet `low + i`.
+        /// A lookup is a subtraction and an index, with no hashing.
+        @exclusivity(unchecked) private var low: UInt8 = 0
+        @exclusivity(unchecked) private var table: [Node?] = []
+        @exclusivity(unchecked) private(set) var childCount = 0
         /// Subscribers whose topic ends here, with their count (always 1 in set mode).
-        var subscribers: [Subscriber: Int] = [:]
+        @exclusivity(unchecked) var subscribers: [Subscriber: Int] = [:]
         /// Subscriptions (topic × subscriber) in this node and below; prunes empty branches.
-        var weight = 0
+        @exclusivity(unchecked) var weight = 0
+
+        @inline(__always)
+        func child(_ octet: UInt8) -> Node? {
+            let index = Int(octet) &- Int(low)
+            guard index >= 0, index < table.count else { return nil }
+            return table[index]
+        }
+
+        /// The child for `octet`, created if missing.
+        func makeChild(_ octet: UInt8) -> Node {
+            if let existing = child(octet) { return existing }
+            let node = Node()
+            if table.isEmpty {
+                low = octet
+                table = [node]
+            } else if octet < low {
+                table.insert(contentsOf: [Node?](repeating: nil, count: Int(low - octet)), at: 0)
+                low = octet
+                table[0] = node
+            } else {
+                let index = Int(octet - low)
+                if index >= table.count { table.append(contentsOf: [Node?](repeating: nil, count: index - table.count + 1)) }
+                table[index] = node
+            }
+            childCount += 1
+            return node
+        }
+
+        /// Drops the child for `octet`; the table shrinks to the children that are left.
+        func removeChild(_ octet: UInt8) {
+            guard child(octet) != nil else { return }
+            table[Int(octet - low)] = nil
+            childCount -= 1
+            guard let first = table.firstIndex(where: { $0 != nil }), let last = table.lastIndex(where: { $0 != nil }) else {
+                table = []
+                return
+            }
+            if first > 0 || last < table.count - 1 {
+                table = Array(table[first...last])
+                low += UInt8(first)
+            }
+        }
+
+        /// Every child with its octet.
+        var children: [(octet: UInt8, node: Node)] {
+            table.indices.compactMap { index in table[index].map { (UInt8(Int(low) + index), $0) } }
+        }
     }
 
     let mode: Mode
@@ -44,13 +97,7 @@ struct SubscriptionTrie<Subscriber: Hashable> {
         var path: [Node] = [root]
         var node = root
         for octet in topic {
-            if let next = node.children[octet] {
-                node = next
-            } else {
-                let next = Node()
-                node.children[octet] = next
-                node = next
-            }
+            node = node.makeChild(octet)
             path.append(node)
         }
         let topicWasEmpty = node.subscribers.isEmpty
@@ -72,7 +119,7 @@ struct SubscriptionTrie<Subscriber: Hashable> {
         var octets: [UInt8] = []
         var node = root
         for octet in topic {
-            guard let next = node.children[octet] else { return Change(subscriberChanged: false, topicChanged: false) }
+            guard let next = node.child(octet) else { return Change(subscriberChanged: false, topicChanged: false) }
             nodes.append(next)
             octets.append(octet)
             node = next
@@ -89,7 +136,7 @@ struct SubscriptionTrie<Subscriber: Hashable> {
         for visited in nodes { visited.weight -= 1 }
         // Drop the branch below the deepest node that still holds a subscription.
         for index in stride(from: nodes.count - 1, to: 0, by: -1) where nodes[index].weight == 0 {
-            nodes[index - 1].children[octets[index - 1]] = nil
+            nodes[index - 1].removeChild(octets[index - 1])
         }
         return Change(subscriberChanged: true, topicChanged: node.subscribers.isEmpty)
     }
@@ -113,7 +160,7 @@ struct SubscriptionTrie<Subscriber: Hashable> {
     func contains(_ topic: some Collection<UInt8>, for subscriber: Subscriber) -> Bool {
         var node = root
         for octet in topic {
-            guard let next = node.children[octet] else { return false }
+            guard let next = node.child(octet) else { return false }
             node = next
         }
         return node.subscribers[subscriber] != nil
@@ -146,31 +193,55 @@ struct SubscriptionTrie<Subscriber: Hashable> {
     }
 
     /// Calls `body` once for every subscriber with a subscription that is a prefix of `message`.
-    func forEachMatch(_ message: some Collection<UInt8>, _ body: (Subscriber) -> Void) {
+    ///
+    /// Allocation-free when the subscriptions matching `message` all end at one node (the usual case:
+    /// one topic per message); when several prefixes match, a set removes duplicates.
+    func forEachMatch(_ message: [UInt8], _ body: (Subscriber) -> Void) {
+        // The walk holds no references: every node is owned by the trie, which outlives the call
+        // (unowned(unsafe) spares a retain and a release per octet, most of the walk's cost).
+        unowned(unsafe) var matched: Node? = nil
+        unowned(unsafe) var node = root
+        var index = 0
+        while true {
+            if !node.subscribers.isEmpty {
+                if matched != nil { return forEachMatchDeduplicating(message, body) }
+                matched = node
+            }
+            guard index < message.count, let next = node.child(message[index]) else { break }
+            node = next
+            index += 1
+        }
+        guard let matched else { return }
+        for subscriber in matched.subscribers.keys { body(subscriber) }
+    }
+
+    private func forEachMatchDeduplicating(_ message: [UInt8], _ body: (Subscriber) -> Void) {
         var seen = Set<Subscriber>()
         var node = root
-        var iterator = message.makeIterator()
+        var index = 0
         while true {
             for subscriber in node.subscribers.keys where seen.insert(subscriber).inserted { body(subscriber) }
-            guard let octet = iterator.next(), let next = node.children[octet] else { return }
+            guard index < message.count, let next = node.child(message[index]) else { return }
             node = next
+            index += 1
         }
     }
 
     /// Nodes in the trie, the root included (memory use; tests check that cancels prune).
     var nodeCount: Int {
-        func count(_ node: Node) -> Int { 1 + node.children.values.reduce(0) { $0 + count($1) } }
+        func count(_ node: Node) -> Int { 1 + node.children.reduce(0) { $0 + count($1.node) } }
         return count(root)
     }
 
     /// Whether any subscription is a prefix of `message` (a subscriber filtering what it receives).
-    func matches(_ message: some Collection<UInt8>) -> Bool {
-        var node = root
-        var iterator = message.makeIterator()
+    func matches(_ message: [UInt8]) -> Bool {
+        unowned(unsafe) var node = root  // see forEachMatch
+        var index = 0
         while true {
             if !node.subscribers.isEmpty { return true }
-            guard let octet = iterator.next(), let next = node.children[octet] else { return false }
+            guard index < message.count, let next = node.child(message[index]) else { return false }
             node = next
+            index += 1
         }
     }
 }
