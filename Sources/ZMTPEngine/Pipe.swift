@@ -20,7 +20,12 @@ public final class Pipe: @unchecked Sendable {
     /// ``terminate(owner:)`` closes it.
     public let survivesDisconnect: Bool
     /// The peer, once its handshake completed (guarded by `lock`).
-    @exclusivity(unchecked) public internal(set) var peer: PeerInfo?
+    @exclusivity(unchecked) public internal(set) var peer: PeerInfo? {
+        didSet { hasPeer = peer != nil }
+    }
+    /// `peer != nil`, kept apart: reading `peer` copies the whole `PeerInfo` (a retain per field),
+    /// and ``canSend`` is asked for every message.
+    @exclusivity(unchecked) private var hasPeer = false
     /// Set when the pipe is finished with: its connection is gone (or, for a pipe that
     /// ``survivesDisconnect``, it was terminated); the socket drops it (guarded by `lock`).
     @exclusivity(unchecked) public internal(set) var isClosed = false
@@ -53,12 +58,12 @@ public final class Pipe: @unchecked Sendable {
 
     /// Whether one more outbound message fits (lock held).
     public var canSend: Bool {
-        !isClosed && (peer != nil || survivesDisconnect)
+        !isClosed && (hasPeer || survivesDisconnect)
             && (sendHighWaterMark == 0 || outbound.count < sendHighWaterMark)
     }
 
     /// Whether a peer is connected through this pipe right now (lock held).
-    public var isConnected: Bool { !isClosed && peer != nil }
+    public var isConnected: Bool { !isClosed && hasPeer }
 
     /// Queues a message for the peer (lock held; check ``canSend`` first) and makes sure the session
     /// will write it.
