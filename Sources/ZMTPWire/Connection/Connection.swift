@@ -67,6 +67,8 @@ public struct Connection: Sendable {
     public let configuration: ConnectionConfiguration
     private var mechanism: any SecurityMechanism
     private let mechanismTransformsFrames: Bool
+    /// Our socket is a PUB or XPUB (asked for every single-frame message, so decided once).
+    private let receivesSubscriptions: Bool
     /// Whether every frame is transformed on its way out and in (CURVE's MESSAGE boxes): encoding
     /// then costs per octet, which a driver may want to interleave with its writes.
     public var encodesFrames: Bool { mechanismTransformsFrames }
@@ -99,6 +101,7 @@ public struct Connection: Sendable {
         self.configuration = configuration
         self.mechanism = mechanism
         self.mechanismTransformsFrames = mechanism.transformsFrames
+        self.receivesSubscriptions = configuration.socketType.receivesSubscriptions
         self.localGreeting = Greeting(mechanism: mechanism.name, asServer: mechanism.asServer).encoded
         self.decoder = FrameDecoder(maxMessageSize: configuration.maxMessageSize)
         self.lastInbound = now
@@ -259,7 +262,7 @@ public struct Connection: Sendable {
 
     /// A single-frame message, which to a PUB or XPUB may be a legacy subscription (RFC 29 / ZMTP 3.0).
     private mutating func deliver(single body: [UInt8]) {
-        if configuration.socketType.receivesSubscriptions, let first = body.first, first <= 1 {
+        if receivesSubscriptions, let first = body.first, first <= 1 {
             let topic = Array(body.dropFirst())
             events.append(first == 1 ? .subscribe(topic: topic) : .cancel(topic: topic))
         } else {
