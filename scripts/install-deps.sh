@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing swift-zmtp needs on Debian/Ubuntu, skipping what is present:
 #   build:  libsodium-dev, pkg-config
-#   tests:  python3 with pyzmq (libzmq peers for the interop tests)
+#   tests:  python3 with pyzmq (libzmq peers for the interop tests); gcc, libzmq3-dev and iproute2
+#           for the benchmark smoke run (bench/run-pubsub.sh --quick)
 # Usage: scripts/install-deps.sh [build|test]   (default: test, which includes build)
 set -euo pipefail
 what=${1:-test}
@@ -33,6 +34,10 @@ if [ "$what" = test ]; then
         "$python" -m pip install -q pyzmq 2>/dev/null \
             || "$python" -m pip install -q --break-system-packages pyzmq 2>/dev/null \
             || apt_install python3-zmq
+    fi
+    if ! pkg-config --exists libzmq 2>/dev/null || ! command -v gcc >/dev/null 2>&1 || ! command -v ss >/dev/null 2>&1; then
+        echo "install-deps: installing gcc, libzmq3-dev and iproute2 (benchmark smoke run)" >&2
+        apt_install gcc make libzmq3-dev iproute2
     fi
     "$python" -c 'import zmq; print("install-deps: pyzmq", zmq.__version__, "libzmq", zmq.zmq_version())' >&2
 fi

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Runs every test swift-zmtp has, installing what they need first:
 #   1. swift test: unit tests, fuzz corpus/fail-case replay, and the libzmq (pyzmq) interop tests;
-#   2. the libFuzzer smoke runs: every target in Fuzz/ for FUZZ_SECONDS (default 30) seconds.
-# Set FUZZ_SECONDS=0 to skip step 2 on a quick local run. CI runs everything (.ci/run).
+#   2. a smoke run of the pub/sub benchmark against libzmq (bench/run-pubsub.sh --quick: it checks that
+#      every role works; its figures mean nothing);
+#   3. the libFuzzer smoke runs: every target in Fuzz/ for FUZZ_SECONDS (default 30) seconds.
+# Set FUZZ_SECONDS=0 to skip step 3 on a quick local run. CI runs everything (.ci/run).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/install-deps.sh test
 
 swift test
+
+bench/run-pubsub.sh --quick --zmtp "$(swift build --show-bin-path)/zmtp"
 
 seconds=${FUZZ_SECONDS:-30}
 if [ "$seconds" != 0 ]; then

@@ -85,6 +85,8 @@ public final class Socket: @unchecked Sendable {
     // Publish/subscribe state (lock held).
     /// Peers' subscriptions (PUB, XPUB), by pipe.
     @exclusivity(unchecked) private var peerSubscriptions = SubscriptionTrie<PipeKey>(mode: .set)
+    /// The peers a no-drop publish matched (lock held; emptied after each send, capacity kept).
+    @exclusivity(unchecked) private var matchScratch: [Pipe] = []
     @exclusivity(unchecked) private var subscriptionCounts: [ObjectIdentifier: Int] = [:]
     /// Our own subscriptions (SUB, XSUB), counted: each subscribe needs its unsubscribe.
     @exclusivity(unchecked) private var ownSubscriptions = SubscriptionTrie<Int>(mode: .counting)
@@ -361,15 +363,22 @@ public final class Socket: @unchecked Sendable {
     /// PUB/XPUB fan-out (lock held). The message is shared, not copied, among the peers.
     private func publish(_ message: Message) -> Bool {
         let topic = message.frames[0]
-        if noDrop {
-            // All or nothing: a full subscriber blocks the send before any subscriber gets it.
-            var blocked = false
-            peerSubscriptions.forEachMatch(topic) { if !$0.pipe.canSend { blocked = true } }
-            if blocked { return false }
+        guard noDrop else {
+            peerSubscriptions.forEachMatch(topic) { key in
+                if key.pipe.canSend { key.pipe.enqueue(message) } else { dropped += 1 }
+            }
+            return true
         }
+        // All or nothing: a full subscriber blocks the send before any subscriber gets it. One walk;
+        // the matches wait in a reused array.
+        defer { matchScratch.removeAll(keepingCapacity: true) }
+        var blocked = false
         peerSubscriptions.forEachMatch(topic) { key in
-            if key.pipe.canSend { key.pipe.enqueue(message) } else { dropped += 1 }
+            if !key.pipe.canSend { blocked = true }
+            matchScratch.append(key.pipe)
         }
+        if blocked { return false }
+        for pipe in matchScratch { pipe.enqueue(message) }
         return true
     }
 

@@ -33,6 +33,15 @@ public final class Pipe: @unchecked Sendable {
     @exclusivity(unchecked) var inbound = RingQueue<Message>()
     /// Set by the session when it stopped reading because `inbound` was full.
     @exclusivity(unchecked) var readingPaused = false
+    /// Set by the session when it found `outbound` at the high-water mark (a sender may be waiting);
+    /// cleared, with a wake-up, once the queue is down to ``lowWaterMark``.
+    @exclusivity(unchecked) var sawFull = false
+    /// Where a full outbound queue wakes its senders again: half the high-water mark, as libzmq's
+    /// `compute_lwm` (with at most 1024 messages of hysteresis). Waking at every batch taken from a full
+    /// queue would cost a wake-up and two context switches per few hundred messages.
+    var lowWaterMark: Int {
+        sendHighWaterMark > 2048 ? sendHighWaterMark - 1024 : (sendHighWaterMark + 1) / 2
+    }
     /// Set while messages taken from `outbound` wait in the session's buffers for the kernel.
     @exclusivity(unchecked) var unflushed = false
     /// Subscriptions to send to the peer (a SUB or XSUB telling its publisher), ahead of messages.

@@ -235,8 +235,12 @@ final class StreamSession: EventHandler {
                     // Subscriptions first, in the same critical section (the socket's lock is busy
                     // with senders; one round trip per batch, not two).
                     if !pipe.pendingSubscriptions.isEmpty { swap(&subscriptions, &pipe.pendingSubscriptions) }
-                    if pipe.sendHighWaterMark != 0 && pipe.outbound.count >= pipe.sendHighWaterMark { madeRoom = true }
+                    if pipe.sendHighWaterMark != 0 && pipe.outbound.count >= pipe.sendHighWaterMark { pipe.sawFull = true }
                     while outboundBatch.count < 256, let message = pipe.outbound.pop() { outboundBatch.push(message) }
+                    if pipe.sawFull && pipe.outbound.count <= pipe.lowWaterMark {
+                        pipe.sawFull = false
+                        madeRoom = true
+                    }
                     if !outboundBatch.isEmpty { pipe.unflushed = true }
                 }
                 for subscription in subscriptions {
@@ -264,7 +268,8 @@ final class StreamSession: EventHandler {
                 return false
             }
         }
-        // A sender waits only when every queue was full, so only that transition needs a wake-up.
+        // A sender waits only when every queue was full, so only a full queue drained to its low-water
+        // mark needs a wake-up.
         if madeRoom { owner?.pipeChanged(pipe) }
         return true
     }
