@@ -90,10 +90,9 @@ public final class Socket: @unchecked Sendable {
     @exclusivity(unchecked) private var subscriptionCounts: [ObjectIdentifier: Int] = [:]
     /// Our own subscriptions (SUB, XSUB), counted: each subscribe needs its unsubscribe.
     @exclusivity(unchecked) private var ownSubscriptions = SubscriptionTrie<Int>(mode: .counting)
-    /// Subscription messages (0x01/0x00 + topic) waiting for an XPUB's application, from
-    /// `notificationHead` on; at most ``maxPendingNotifications``.
-    @exclusivity(unchecked) private var notifications: [Message] = []
-    @exclusivity(unchecked) private var notificationHead = 0
+    /// Subscription messages (0x01/0x00 + topic) waiting for an XPUB's application; at most
+    /// ``maxPendingNotifications``.
+    @exclusivity(unchecked) private var notifications = RingQueue<Message>()
     @exclusivity(unchecked) private var droppedNotices = 0
     static let maxPendingNotifications = 1_000_000
     @exclusivity(unchecked) private var dropped = 0
@@ -539,7 +538,7 @@ public final class Socket: @unchecked Sendable {
     /// Fair queue: the next pipe in turn that has a message (lock held). A closed pipe is kept until
     /// its last received message was taken, so nothing read before a disconnect is lost.
     private func nextInboundMessage() -> Message? {
-        if type == .xpub, notificationHead < notifications.count { return nextNotification() }
+        if type == .xpub, let notification = notifications.pop() { return notification }
         guard subscribes else { return nextFairQueued() }
         // SUB and XSUB filter too: a publisher may send what we did not ask for (RFC 29).
         while let message = nextFairQueued() {
@@ -563,16 +562,6 @@ public final class Socket: @unchecked Sendable {
         return nil
     }
 
-    private func nextNotification() -> Message {
-        let notification = notifications[notificationHead]
-        notificationHead += 1
-        if notificationHead == notifications.count {
-            notifications.removeAll(keepingCapacity: true)
-            notificationHead = 0
-        }
-        return notification
-    }
-
     /// Drops a pipe and keeps the round-robin cursors in range (lock held).
     private func remove(_ pipe: Pipe) {
         pipes.removeAll { $0 === pipe }
@@ -586,7 +575,7 @@ public final class Socket: @unchecked Sendable {
     func readiness() -> PollEvents {
         var events: PollEvents = []
         if closed { return [] }
-        if canReceiveMessages, notificationHead < notifications.count || pipes.contains(where: { $0.pendingInbound > 0 }) {
+        if canReceiveMessages, !notifications.isEmpty || pipes.contains(where: { $0.pendingInbound > 0 }) {
             events.insert(.readable)
         }
         if canSendMessages {
@@ -774,11 +763,11 @@ public final class Socket: @unchecked Sendable {
 
     /// Queues a subscription message for an XPUB's application (lock held).
     private func notify(_ message: Message) {
-        guard notifications.count - notificationHead < Self.maxPendingNotifications else {
+        guard notifications.count < Self.maxPendingNotifications else {
             droppedNotices += 1
             return
         }
-        notifications.append(message)
+        notifications.push(message)
     }
 
     /// Drops a peer's subscriptions (lock held).

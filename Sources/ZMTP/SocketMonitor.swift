@@ -21,8 +21,7 @@ public final class SocketMonitor: AsyncSequence, @unchecked Sendable {
     /// How many unread events it keeps.
     public let bufferLimit: Int
     private let lock = ConditionLockHandle()
-    private var queue: [SocketEvent] = []
-    private var head = 0
+    private var queue = RingQueue<SocketEvent>()
     private var finished = false
     private var dropped = 0
     private var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -68,11 +67,11 @@ public final class SocketMonitor: AsyncSequence, @unchecked Sendable {
         guard selection.contains(event.kind) else { return }
         let wake = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
             guard !finished else { return [] }
-            if queue.count - head >= bufferLimit {
+            if queue.count >= bufferLimit {
                 dropped += 1
                 return []
             }
-            queue.append(event)
+            queue.push(event)
             return takeWaiters()
         }
         for continuation in wake { continuation.resume() }
@@ -88,16 +87,7 @@ public final class SocketMonitor: AsyncSequence, @unchecked Sendable {
     }
 
     /// (lock held)
-    private func take() -> SocketEvent? {
-        guard head < queue.count else { return nil }
-        let event = queue[head]
-        head += 1
-        if head == queue.count {
-            queue.removeAll(keepingCapacity: true)
-            head = 0
-        }
-        return event
-    }
+    private func take() -> SocketEvent? { queue.pop() }
 
     /// Wakes threads and tasks waiting for an event (lock held; tasks are resumed by the caller).
     private func takeWaiters() -> [CheckedContinuation<Void, Never>] {
@@ -133,13 +123,13 @@ public final class SocketMonitor: AsyncSequence, @unchecked Sendable {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = lock.withLock { () -> Bool in
-                    if head < queue.count || finished || Task.isCancelled { return true }
+                    if !queue.isEmpty || finished || Task.isCancelled { return true }
                     waiters[id] = continuation
                     return false
                 }
                 if ready { continuation.resume() }
             }
-            return lock.withLock { head < queue.count || !finished }
+            return lock.withLock { !queue.isEmpty || !finished }
         } onCancel: {
             let continuation = lock.withLock { waiters.removeValue(forKey: id) }
             continuation?.resume()

@@ -59,20 +59,22 @@ final class ConditionLock: @unchecked Sendable {
 
 /// A FIFO queue with O(1) push and pop (a growable ring buffer whose capacity is a power of two, so
 /// wrapping is a mask, not a division).
-struct RingQueue<Element> {
+public struct RingQueue<Element> {
     private var storage: [Element?] = []
     private var head = 0
-    private(set) var count = 0
+    public private(set) var count = 0
 
-    var isEmpty: Bool { count == 0 }
+    public init() {}
 
-    mutating func push(_ element: Element) {
+    public var isEmpty: Bool { count == 0 }
+
+    public mutating func push(_ element: Element) {
         if count == storage.count { grow() }
         storage[(head &+ count) & (storage.count &- 1)] = element
         count += 1
     }
 
-    mutating func pop() -> Element? {
+    public mutating func pop() -> Element? {
         guard count > 0 else { return nil }
         let element = storage[head].take()  // moved out: no retain/release pair
         head = (head &+ 1) & (storage.count &- 1)
@@ -80,7 +82,7 @@ struct RingQueue<Element> {
         return element
     }
 
-    mutating func removeAll() {
+    public mutating func removeAll() {
         storage = []
         head = 0
         count = 0

@@ -29,6 +29,17 @@ enum PubSubBenchTopics {
 
     static let subscribeB = Message(single: [1, UInt8(ascii: "B")])
     static let cancelB = Message(single: [0, UInt8(ascii: "B")])
+
+    /// The publishing side of a role: a verbose XPUB bound on `endpoint`.
+    static func boundXPub(_ context: Context, _ endpoint: String, flags: BenchFlags, noDrop: Bool) throws -> Socket {
+        var options = try flags.options(server: true)
+        options.xpubVerbose = true
+        options.xpubNoDrop = noDrop
+        options.linger = .zero
+        let xpub = try context.socket(.xpub, options: options)
+        try xpub.bind(endpoint)
+        return xpub
+    }
 }
 
 struct PubSubPub: ParsableCommand {
@@ -45,12 +56,7 @@ struct PubSubPub: ParsableCommand {
     func run() throws {
         flags.armWatchdog()
         let context = try Context()
-        var options = try flags.options(server: true)
-        options.xpubVerbose = true
-        options.xpubNoDrop = true
-        options.linger = .zero
-        let xpub = try context.socket(.xpub, options: options)
-        try xpub.bind(endpoint)
+        let xpub = try PubSubBenchTopics.boundXPub(context, endpoint, flags: flags, noDrop: true)
         var ready = 0
         while ready < subscribers {
             if try xpub.receive() == PubSubBenchTopics.subscribeB { ready += 1 }
@@ -146,11 +152,7 @@ struct PubSubMatch: ParsableCommand {
     func run() throws {
         flags.armWatchdog()
         let context = try Context()
-        var options = try flags.options(server: true)
-        options.xpubVerbose = true
-        options.linger = .zero
-        let xpub = try context.socket(.xpub, options: options)
-        try xpub.bind(endpoint)
+        let xpub = try PubSubBenchTopics.boundXPub(context, endpoint, flags: flags, noDrop: false)
         var subscriberOptions = try flags.options(server: false)
         subscriberOptions.linger = .zero
         let sub = try context.socket(.sub, options: subscriberOptions)
