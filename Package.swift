@@ -17,6 +17,7 @@ let package = Package(
     name: "swift-zmtp",
     products: [
         .library(name: "ZMTP", targets: ["ZMTP"]),
+        .library(name: "ZMTPProxy", targets: ["ZMTPProxy"]),
         .library(name: "ZMTPWire", targets: ["ZMTPWire"]),
         .library(name: "ZMTPFuzzing", targets: ["ZMTPFuzzing"]),
         .executable(name: "zmtp", targets: ["ZMTPTool"]),
@@ -35,6 +36,7 @@ let package = Package(
         .target(name: "CZMTPSystem"),
         .target(name: "ZMTPEngine", dependencies: ["ZMTPWire", "CZMTPSystem"]),
         .target(name: "ZMTP", dependencies: ["ZMTPWire", "ZMTPEngine"]),
+        .target(name: "ZMTPProxy", dependencies: ["ZMTP"]),
         .target(name: "ZMTPFuzzing", dependencies: ["ZMTPWire"]),
         .target(name: "ZeekCluster", dependencies: ["ZMTPWire"]),
         .executableTarget(
@@ -42,6 +44,7 @@ let package = Package(
             dependencies: [
                 "ZMTPWire",
                 "ZMTP",
+                "ZMTPProxy",
                 "ZeekCluster",
                 "CSodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

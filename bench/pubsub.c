@@ -1,7 +1,7 @@
 /* pubsub.c - the libzmq side of swift-zmtp's publish/subscribe benchmarks.
  *
  * Written for this project. Three roles, mirrored by `zmtp bench ps-pub|ps-sub|ps-match`
- * (same arguments, same RESULT line; see bench/README.md):
+ * (same arguments, same RESULT line; bench/run-pubsub.sh runs them, BENCHMARKS.md explains):
  *
  *   pubsub pub   ENDPOINT SIZE COUNT SUBSCRIBERS [--topics N] [--timeout S]
  *       XPUB (verbose, no-drop) binds ENDPOINT, waits until SUBSCRIBERS subscribers have each

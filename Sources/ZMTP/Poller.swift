@@ -1,3 +1,4 @@
+import Synchronization
 import ZMTPEngine
 
 /// What a socket can do without blocking (libzmq's `ZMQ_POLLIN` / `ZMQ_POLLOUT`).
@@ -26,6 +27,8 @@ public struct PollEvents: OptionSet, Hashable, Sendable {
 /// a ready socket with ``Socket/tryReceive()`` / ``Socket/trySend(_:)``.
 public final class Poller: Sendable {
     private let signal = PollerSignal()
+    /// Set by ``wake()``: the next (or current) ``poll(timeout:)`` returns at once.
+    private let woken = Atomic<Bool>(false)
     private let entries = LockedBox<[(socket: Socket, events: PollEvents)]>([])
 
     public init() {}
@@ -49,6 +52,13 @@ public final class Poller: Sendable {
         socket.removeObserver(signal)
     }
 
+    /// Makes a ``poll(timeout:)`` in progress (or the next one) return at once with an empty result:
+    /// for another thread to get a polling loop's attention (a proxy's TERMINATE).
+    public func wake() {
+        woken.store(true, ordering: .releasing)
+        signal.signal()
+    }
+
     /// Waits until at least one watched socket is ready for what it is watched for, or `timeout`
     /// passes (nil waits forever, `.zero` only checks). Returns the ready sockets with their ready
     /// events, in the order they were added; empty on timeout.
@@ -56,6 +66,7 @@ public final class Poller: Sendable {
         let deadline = timeout.map { EventLoop.now() + $0 }
         while true {
             let seen = signal.current
+            if woken.exchange(false, ordering: .acquiringAndReleasing) { return [] }
             let watched = entries.withLock { $0 }
             var ready: [(socket: Socket, events: PollEvents)] = []
             for entry in watched {

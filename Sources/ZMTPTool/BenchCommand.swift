@@ -9,12 +9,12 @@ import Glibc
 /// run swift-zmtp interleaved with the libzmq programs and report ratios.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmark roles: thr-recv, thr-send, lat-a, lat-b (shared harness, PROTOCOL.md); ps-pub, ps-sub, ps-match (bench/README.md).",
-        subcommands: [ThrRecv.self, ThrSend.self, LatA.self, LatB.self, PubSubPub.self, PubSubSub.self, PubSubMatch.self]
+        abstract: "Benchmark roles: thr-recv, thr-send, lat-a, lat-b, proxy-dev, proxy-pub, proxy-sub (shared harness, PROTOCOL.md); ps-pub, ps-sub, ps-match (bench/run-pubsub.sh).",
+        subcommands: [ThrRecv.self, ThrSend.self, LatA.self, LatB.self, ProxyDev.self, ProxyPub.self, ProxySub.self, PubSubPub.self, PubSubSub.self, PubSubMatch.self]
     )
 
     func run() throws {
-        throw ValidationError("missing role: thr-recv, thr-send, lat-a, lat-b, ps-pub, ps-sub or ps-match")
+        throw ValidationError("missing role: thr-recv, thr-send, lat-a, lat-b, proxy-dev, proxy-pub, proxy-sub, ps-pub, ps-sub or ps-match")
     }
 
     /// PROTOCOL.md §4's fixed test keys.

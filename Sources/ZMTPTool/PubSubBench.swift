@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 // Publish/subscribe benchmark roles, mirrored by bench/pubsub.c (libzmq) with the same arguments and
-// RESULT lines; bench/README.md describes them and bench/run-pubsub.sh runs both interleaved.
+// RESULT lines; bench/run-pubsub.sh runs both interleaved and BENCHMARKS.md describes the method.
 
 /// What every subscriber of these benchmarks subscribes: N-1 fillers `B.000000`…, then `B` (last,
 /// so a publisher that has seen `B` from everyone knows every filler is installed). Messages are

@@ -200,9 +200,11 @@ func withSocket(
 final class EventPrinter: Sendable {
     private let stopped = Atomic<Bool>(false)
 
-    init(_ monitor: SocketMonitor) {
+    /// - Parameter label: names the socket in each line (`zmtp: xpub event …`) when a command has several.
+    init(_ monitor: SocketMonitor, label: String? = nil) {
+        let prefix = label.map { "zmtp: \($0) event " } ?? "zmtp: event "
         Thread.detach { [self] in
-            while let event = monitor.next(timeout: nil) { ToolOutput.standardError("zmtp: event \(event)") }
+            while let event = monitor.next(timeout: nil) { ToolOutput.standardError(prefix + "\(event)") }
             stopped.store(true, ordering: .releasing)
         }
     }
