@@ -63,6 +63,7 @@ let package = Package(
         .testTarget(name: "ZeekClusterTests", dependencies: ["ZeekCluster", "ZMTPWire"]),
         .testTarget(name: "ZMTPEngineTests", dependencies: ["ZMTPEngine", "ZMTPWire"]),
         .testTarget(name: "ZMTPTests", dependencies: ["ZMTP", "ZMTPFuzzing", "ZMTPTestSupport"]),
+        .testTarget(name: "ZMTPProxyTests", dependencies: ["ZMTPProxy", "ZMTP", "ZMTPTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
