@@ -26,13 +26,14 @@ final class PythonPeer {
     /// pyzmq fails the test (interop tests never skip).
     static var interpreter: String { ProcessInfo.processInfo.environment["ZMTP_PYTHON"] ?? "python3" }
 
-    static var scriptPath: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("peer.py").path
+    static func scriptPath(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
-    init(_ arguments: [String]) throws {
+    /// Runs `script` (peer.py, or zeek_node.py for a simulated Zeek node) with `arguments`.
+    init(_ arguments: [String], script: String = "peer.py") throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [Self.interpreter, Self.scriptPath] + arguments
+        process.arguments = [Self.interpreter, Self.scriptPath(script)] + arguments
         process.standardOutput = stdoutPipe
         process.standardInput = stdinPipe
         try process.run()
@@ -83,6 +84,18 @@ final class PythonPeer {
     }
 
     func closeInput() { try? stdinPipe.fileHandleForWriting.close() }
+
+    /// Writes one line to the peer's standard input.
+    func send(_ line: String) { stdinPipe.fileHandleForWriting.write(Data((line + "\n").utf8)) }
+
+    /// Reads lines until one satisfies `predicate` (returned), failing after `timeout` seconds.
+    func readLine(until predicate: (String) -> Bool, timeout: Double = 15) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let line = try readLine(timeout: max(0.1, deadline.timeIntervalSinceNow))
+            if predicate(line) { return line }
+        }
+    }
 
     func waitStatus() -> Int32 {
         process.waitUntilExit()
