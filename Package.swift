@@ -6,8 +6,10 @@
 //   ZMTPWire     sans-IO wire core: greeting, framing, commands, metadata, mechanisms (NULL, CURVE),
 //                ZAP codecs, keys, Z85, connection
 //   ZeekCluster  Zeek's rules and formats (CURVE configuration now; log batches later)
-//   ZMTPEngine   syscalls, the epoll reactor, tcp/ipc transports (issue 4, in progress)
-//   ZMTP         sockets, options, routing (issue 4, in progress: PUSH/PULL)
+//   ZMTPEngine   syscalls, the epoll reactor, tcp/ipc transports
+//   ZMTP         sockets (PUSH, PULL, PUB, SUB, XPUB, XSUB), options, routing, monitor, poller
+//   ZMTPProxy    the proxy (zmq_proxy_steerable)
+//   ZMTPMetrics  swift-metrics for proxies and sockets (Zeek's metric names)
 //   ZMTPTool     the `zmtp` executable
 // ZMTPFuzzing holds the fuzz harnesses, shared by Fuzz/ (libFuzzer) and the unit tests that replay
 // Fuzz/FailCases/.
@@ -18,6 +20,7 @@ let package = Package(
     products: [
         .library(name: "ZMTP", targets: ["ZMTP"]),
         .library(name: "ZMTPProxy", targets: ["ZMTPProxy"]),
+        .library(name: "ZMTPMetrics", targets: ["ZMTPMetrics"]),
         .library(name: "ZMTPWire", targets: ["ZMTPWire"]),
         .library(name: "ZMTPFuzzing", targets: ["ZMTPFuzzing"]),
         .executable(name: "zmtp", targets: ["ZMTPTool"]),
@@ -25,6 +28,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         .systemLibrary(
@@ -37,6 +43,9 @@ let package = Package(
         .target(name: "ZMTPEngine", dependencies: ["ZMTPWire", "CZMTPSystem"]),
         .target(name: "ZMTP", dependencies: ["ZMTPWire", "ZMTPEngine"]),
         .target(name: "ZMTPProxy", dependencies: ["ZMTP"]),
+        .target(
+            name: "ZMTPMetrics",
+            dependencies: ["ZMTP", "ZMTPProxy", .product(name: "Metrics", package: "swift-metrics")]),
         .target(name: "ZMTPFuzzing", dependencies: ["ZMTPWire"]),
         .target(name: "ZeekCluster", dependencies: ["ZMTPWire"]),
         .executableTarget(
@@ -45,9 +54,12 @@ let package = Package(
                 "ZMTPWire",
                 "ZMTP",
                 "ZMTPProxy",
+                "ZMTPMetrics",
                 "ZeekCluster",
                 "CSodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "FlyingFox", package: "FlyingFox"),
             ]
         ),
         .executableTarget(

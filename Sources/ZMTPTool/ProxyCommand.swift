@@ -1,5 +1,6 @@
 import ArgumentParser
 import ZMTP
+import ZMTPMetrics
 import ZMTPProxy
 import ZeekCluster
 
@@ -53,6 +54,8 @@ struct ProxyCommand: ParsableCommand {
     var curveSecret: String?
     @Option(name: .customLong("curve-allow"), help: ArgumentHelp("Admit this client public key (Z85; repeatable). Without it every client is admitted.", valueName: "z85"))
     var curveAllow: [String] = []
+    @Option(name: .customLong("metrics"), help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics (Zeek's proxy counter names).", valueName: "host:port"))
+    var metrics: String?
     @Option(name: .customLong("debug"), help: ArgumentHelp("Comma-separated: 'events' logs both sockets' monitor events (connections, handshake failures).", valueName: "flags"))
     var debug: String?
 
@@ -93,6 +96,8 @@ struct ProxyCommand: ParsableCommand {
     func run() throws {
         Interrupt.install()
         let curve = try curveServer(environment: currentEnvironment())
+        // swift-metrics must point at the server's registry before any metric exists.
+        let metricsServer = try metrics.map { try MetricsServer(listen: $0) }
         let context = try Context(ioThreads: ioThreads)
         defer { context.shutdown() }
 
@@ -138,6 +143,17 @@ struct ProxyCommand: ParsableCommand {
             throw ToolError(error.description)
         }
         let proxy = Proxy(frontend: xsub, backend: xpub)
+        if let server = metricsServer {
+            let reporters = (ProxyMetrics(proxy: proxy), SocketMetrics(socket: xpub, name: "xpub"), SocketMetrics(socket: xsub, name: "xsub"))
+            server.refresh = {
+                reporters.0.update()
+                reporters.1.update()
+                reporters.2.update()
+            }
+            try server.waitUntilListening()
+            ToolOutput.standardError("zmtp proxy: metrics on http://\(server.address)/metrics")
+        }
+        defer { metricsServer?.stop() }
         Thread.detach {
             while !Interrupt.isRequested { usleep(20_000) }
             proxy.terminate()
