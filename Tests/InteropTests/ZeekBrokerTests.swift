@@ -50,6 +50,32 @@ struct ZeekBrokerTests {
         deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
     }
 
+    /// GET http://127.0.0.1:`port`/metrics, with Python's urllib (no HTTP client in the test's
+    /// dependencies).
+    static func scrape(port: UInt16) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            PythonPeer.interpreter, "-c",
+            "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:\(port)/metrics', timeout=5).read().decode())",
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw InteropFailure("scraping /metrics failed") }
+        return text
+    }
+
+    /// The value of the sample `name` (with its labels exactly as written) in Prometheus text.
+    static func sample(_ name: String, in text: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.dropFirst(name.count + 1))
+        }
+        return nil
+    }
+
     static func freePorts() -> (UInt16, UInt16) {
         let base = UInt16(26_000 + Int(getpid() % 1_000) * 2 + Int.random(in: 0..<1_000) * 2)
         return (base, base + 1)
@@ -69,9 +95,11 @@ struct ZeekBrokerTests {
         }
     }
 
-    @Test("nodes come up through the broker, events reach their topic only, and a node's exit is node_down")
+    @Test("nodes come up through the broker, events reach their topic only, a node's exit is node_down; /metrics counts it")
     func nullCluster() throws {
-        let broker = try Broker(ports: Self.freePorts())
+        let ports = Self.freePorts()
+        let metricsPort = ports.1 + 1
+        let broker = try Broker(ports: ports, arguments: ["--metrics", "127.0.0.1:\(metricsPort)"])
         let manager = try Self.node("manager", "manager", broker)
         let worker = try Self.node("worker-1", "worker", broker)
         // READY: the ready-to-publish round trip (a node's own subscription comes back to it).
@@ -84,6 +112,13 @@ struct ZeekBrokerTests {
         #expect(try worker.readLine() == "EVENT zeek.cluster.node.worker-1. manager for-you")
         worker.send("publish zeek.cluster.manager to-the-manager")
         #expect(try manager.readLine() == "EVENT zeek.cluster.manager worker-1 to-the-manager")
+        // Zeek's proxy counters (frames, as libzmq 4.3.5 counts them: every event is 4) and ours.
+        let metrics = try Self.scrape(port: metricsPort)
+        let forwarded = try #require(Self.sample("zeek_cluster_zeromq_proxy_frontend_messages_received_total", in: metrics))
+        #expect(forwarded >= 12 && forwarded.truncatingRemainder(dividingBy: 4) == 0, "two hellos and two events at least")
+        #expect(Self.sample("zeek_cluster_zeromq_proxy_backend_messages_sent_total", in: metrics) == forwarded)
+        #expect(Self.sample("zmtp_connected_peers{socket=\"xpub\"}", in: metrics) == 2)
+        #expect(Self.sample("zmtp_connected_peers{socket=\"xsub\"}", in: metrics) == 2)
         // The worker leaves: the broker's XPUB turns its disconnect into cancellations (verboser),
         // which the manager's XPUB sees as node_down.
         worker.send("quit")
@@ -100,7 +135,8 @@ struct ZeekBrokerTests {
     func curveCluster() throws {
         let server = CurveKeyPair.generate()
         let client = CurveKeyPair.generate()
-        let broker = try Broker(ports: Self.freePorts(), environment: [
+        let ports = Self.freePorts()
+        let broker = try Broker(ports: ports, arguments: ["--metrics", "127.0.0.1:\(ports.1 + 1)"], environment: [
             "ZEEK_CLUSTER_BACKEND_ZEROMQ_CURVE_SERVER_SECRETKEY": server.secretKey.z85,
             "ZEEK_CLUSTER_BACKEND_ZEROMQ_CURVE_CLIENT_PUBLICKEY": client.publicKey.z85,
         ])
@@ -117,6 +153,12 @@ struct ZeekBrokerTests {
             "worker-2", "worker", broker, keys: [server.publicKey.z85, stranger.publicKey.z85, stranger.secretKey.z85])
         #expect(try intruder.readLine() == "FATAL event=0x4000 value=400", "what makes Zeek exit")
         #expect(intruder.waitStatus() == 1)
+        let metrics = try Self.scrape(port: ports.1 + 1)
+        let refusals = metrics.split(separator: "\n").filter {
+            $0.hasPrefix("zmtp_handshake_failures_total{") && $0.contains("reason=\"HANDSHAKE_FAILED_AUTH\"")
+                && $0.contains("value=\"400\"")
+        }
+        #expect(!refusals.isEmpty, "the refusal is counted by reason: \(metrics)")
         manager.send("quit")
         worker.send("quit")
         _ = manager.waitStatus()
