@@ -70,32 +70,9 @@ struct ProxyCommand: ParsableCommand {
         Set((debug ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: " ") }.filter { !$0.isEmpty })
     }
 
-    /// CURVE from the flags or from Zeek's environment variables, with Zeek's rules.
-    func curveServer(environment: [String: String]) throws -> (CurveKeyPair, (any ZAPHandler)?)? {
-        let explicit = ZeekCurveConfiguration.Keys(serverSecretKey: curveSecret ?? "", clientPublicKey: curveAllow.first ?? "")
-        let resolved: ZeekCurveConfiguration
-        do {
-            resolved = try ZeekCurveConfiguration.resolve(explicit: explicit, environment: environment)
-        } catch {
-            throw ToolError(error.message)  // Zeek's message: mixed configuration, or a malformed key
-        }
-        if resolved.source == .environment, let server = resolved.server {
-            return (CurveKeyPair(secretKey: server.secretKey), server.zapHandler)
-        }
-        guard let secret = curveSecret else { return nil }
-        do {
-            let keyPair = CurveKeyPair(secretKey: try CurveSecretKey(z85: secret))
-            if curveAllow.isEmpty { return (keyPair, nil) }
-            let allowed = Set(try curveAllow.map { try CurvePublicKey(z85: $0) })
-            return (keyPair, AllowListZAPHandler(allowedClientKeys: allowed))
-        } catch let error as ZMTPError {
-            throw ToolError("CURVE key: \(error.reason)")
-        }
-    }
-
     func run() throws {
         Interrupt.install()
-        let curve = try curveServer(environment: currentEnvironment())
+        let curve = try CurveServerSettings(secret: curveSecret, allowed: curveAllow).resolve(environment: currentEnvironment())
         // swift-metrics must point at the server's registry before any metric exists.
         let metricsServer = try metrics.map { try MetricsServer(listen: $0) }
         let context = try Context(ioThreads: ioThreads)

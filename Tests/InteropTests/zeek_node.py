@@ -1,6 +1,6 @@
 """A Zeek cluster node as it looks on the wire (zeek-wire.md §1-§3), for testing a stand-in broker.
 
-Usage: zeek_node.py NAME ROLE BROKER_XPUB BROKER_XSUB [SERVER_PUBLIC CLIENT_PUBLIC CLIENT_SECRET]
+Usage: zeek_node.py [--log ENDPOINT] NAME ROLE BROKER_XPUB BROKER_XSUB [SERVER_PUBLIC CLIENT_PUBLIC CLIENT_SECRET]
 
 It opens Zeek's sockets with Zeek's options: an XSUB connected to the broker's XPUB, an XPUB
 (verbose, no-drop, SNDHWM 1000, LINGER 500) connected to the broker's XSUB, both monitored. It
@@ -12,8 +12,13 @@ payload here is JSON with a test serializer name (a broker does not look inside)
 
 Prints one line per fact: READY, NODE_UP <name>, NODE_DOWN <name>, EVENT <topic> <sender-name> <text>,
 FATAL event=0x.... value=... (then exits 1, as Zeek's Reporter::fatal). Commands on stdin:
-"publish <topic> <text>", "quit". A broker restart is survived (libzmq reconnects).
+"publish <topic> <text>", "quit", and with --log (a PUSH to a logger, Zeek's log_push options):
+"log <path> <count> <batch-size>" sends <count> conn-like records in zeek-bin-serializer batches and
+prints "LOGGED <count>"; "log-dns <count>" the same with another schema, to path dns; "garbage" sends
+malformed log messages (wrong frame count, wrong serializer, truncated and lying batches).
+A broker restart is survived (libzmq reconnects).
 """
+import struct
 import json
 import os
 import sys
@@ -24,9 +29,61 @@ import zmq.utils.monitor
 SERIALIZER = "test-json-v1"
 
 
+def s_str(text):
+    data = text if isinstance(text, bytes) else text.encode()
+    return struct.pack(">I", len(data)) + data
+
+
+def s_value(tag, payload):
+    """A present value of TypeTag `tag`; payload None means unset."""
+    if payload is None:
+        return struct.pack(">iiB", tag, 0, 0)
+    return struct.pack(">iiB", tag, 0, 1) + payload
+
+
+CONN_FIELDS = [("ts", 5, 0, False), ("uid", 7, 0, False), ("id.orig_h", 11, 0, False), ("id.orig_p", 10, 0, False),
+               ("proto", 9, 0, False), ("service", 7, 0, True), ("tags", 14, 7, False), ("n", 3, 0, False)]
+DNS_FIELDS = [("ts", 5, 0, False), ("query", 7, 0, False), ("answers", 19, 7, True)]
+
+
+def conn_record(node, i):
+    tags = [b"a", b"b"] if i % 3 == 0 else []
+    return b"".join([
+        s_value(5, struct.pack(">d", 1700000000.0 + i * 0.5)),
+        s_value(7, s_str(f"C{node}{i}")),
+        s_value(11, bytes([4, 10, 0, 0, i % 250])),
+        s_value(10, struct.pack(">QI", 1024 + i, 1)),
+        s_value(9, s_str("tcp")),
+        s_value(7, None if i % 2 else s_str("http")),
+        s_value(14, struct.pack(">q", len(tags)) + b"".join(s_value(7, s_str(t)) for t in tags)),
+        s_value(3, struct.pack(">Q", i)),
+    ])
+
+
+def dns_record(node, i):
+    answers = [f"10.1.0.{i % 250}".encode()]
+    return b"".join([
+        s_value(5, struct.pack(">d", 1700000000.0 + i)),
+        s_value(7, s_str(f"q{i}.{node}.example")),
+        s_value(19, struct.pack(">q", len(answers)) + b"".join(s_value(7, s_str(a)) for a in answers)),
+    ])
+
+
+def log_batch(path, fields, records):
+    header = s_str(path.capitalize() + "::LOG") + s_str("Log::WRITER_ASCII") + s_str("default") + s_str(path)
+    header += struct.pack(">I", len(fields))
+    for field_name, tag, subtag, optional in fields:
+        header += b"\x00" + s_str(field_name) + struct.pack(">iiB", tag, subtag, 1 if optional else 0)
+    return header + struct.pack(">I", len(records)) + b"".join(records)
+
+
 def main():
-    name, role, broker_xpub, broker_xsub = sys.argv[1:5]
-    keys = sys.argv[5:8]
+    args = sys.argv[1:]
+    log_endpoint = None
+    if args[:1] == ["--log"]:
+        log_endpoint, args = args[1], args[2:]
+    name, role, broker_xpub, broker_xsub = args[0:4]
+    keys = args[4:7]
     node_id = f"zeromq_{name}_testhost_{os.getpid()}_Ntest"
     ctx = zmq.Context()
     xsub = ctx.socket(zmq.XSUB)
@@ -44,6 +101,30 @@ def main():
     monitors = [xsub.get_monitor_socket(), xpub.get_monitor_socket()]
     xsub.connect(broker_xpub)
     xpub.connect(broker_xsub)
+    log_push = None
+    if log_endpoint:
+        log_push = ctx.socket(zmq.PUSH)
+        log_push.setsockopt(zmq.SNDHWM, 1000)
+        log_push.setsockopt(zmq.LINGER, 500)
+        log_push.setsockopt(zmq.IMMEDIATE, 0)
+        if keys:
+            log_push.curve_serverkey = keys[0].encode()
+            log_push.curve_publickey = keys[1].encode()
+            log_push.curve_secretkey = keys[2].encode()
+        log_push.connect(log_endpoint)
+
+    def send_log(frames):
+        # Zeek sends with DONTWAIT and drops on EAGAIN; this test node waits instead, so that the
+        # test can count on every record.
+        log_push.send_multipart(frames)
+
+    def log_records(path, fields, make, count, batch_size):
+        sent = 0
+        while sent < count:
+            size = min(batch_size, count - sent)
+            batch = log_batch(path, fields, [make(name, sent + i) for i in range(size)])
+            send_log([b"log-write", node_id.encode(), b"zeek-bin-serializer", batch])
+            sent += size
 
     lock = threading.Lock()
 
@@ -93,6 +174,25 @@ def main():
                     publish(parts[1], {"event": "test", "args": [name, parts[2]]})
                 elif parts[0] == "quit":
                     return 0
+                elif parts[0] == "log" and log_push is not None:
+                    path, count, batch_size = command.split(" ")[1:4]
+                    log_records(path, CONN_FIELDS, conn_record, int(count), int(batch_size))
+                    say(f"LOGGED {count}")
+                elif parts[0] == "log-dns" and log_push is not None:
+                    count = int(parts[1])
+                    log_records("dns", DNS_FIELDS, dns_record, count, 100)
+                    say(f"LOGGED {count}")
+                elif parts[0] == "garbage" and log_push is not None:
+                    good = log_batch("conn", CONN_FIELDS, [conn_record(name, 0)])
+                    send_log([b"log-write", node_id.encode(), b"zeek-bin-serializer"])
+                    send_log([b"log-write", node_id.encode(), b"broker-bin-v1", good])
+                    send_log([b"log-write", node_id.encode(), b"zeek-bin-serializer", good[:-3]])
+                    lying = bytearray(good)
+                    struct.pack_into(">I", lying, len(log_batch("conn", CONN_FIELDS, [])) - 4, 0x7FFFFFFF)
+                    send_log([b"log-write", node_id.encode(), b"zeek-bin-serializer", bytes(lying)])
+                    send_log([b"log-write", node_id.encode(), b"zeek-bin-serializer",
+                              log_batch("../escape", CONN_FIELDS, [conn_record(name, 0)])])
+                    say("GARBAGE 5")
             if stdin_done.is_set() and not commands:
                 return 0
             for sock, _ in poller.poll(50):
