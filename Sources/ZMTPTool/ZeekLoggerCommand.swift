@@ -79,7 +79,8 @@ struct ZeekLogger: ParsableCommand {
             sink.closeAll()
             ToolOutput.standardError(
                 "zmtp zeek-logger: stopped; \(sink.recordsWritten) records in \(sink.batchesWritten) batches, "
-                    + "\(sink.rejectedMessages) messages rejected")
+                    + "\(sink.rejectedMessages) messages rejected"
+                    + (sink.recordsPerSecond.map { "; \(Int($0)) records/s" } ?? ""))
         }
         do {
             let bound = try pull.bind(bind)
@@ -144,6 +145,15 @@ final class ZeekLogSink {
     private(set) var recordsWritten = 0
     private(set) var batchesWritten = 0
     private(set) var rejectedMessages = 0
+    /// When the first and the last batch were written (CLOCK_MONOTONIC seconds), for the rate.
+    private(set) var firstBatchAt: Double?
+    private(set) var lastBatchAt: Double?
+
+    /// Records written per second between the first batch and the last one.
+    var recordsPerSecond: Double? {
+        guard let first = firstBatchAt, let last = lastBatchAt, last > first else { return nil }
+        return Double(recordsWritten) / (last - first)
+    }
     private let records = Counter(label: "zmtp_zeek_logger_records_total")
     private let batches = Counter(label: "zmtp_zeek_logger_batches_total")
 
@@ -159,6 +169,9 @@ final class ZeekLogSink {
             try write(batch)
             recordsWritten += batch.records.count
             batchesWritten += 1
+            let now = monotonicSeconds()
+            if firstBatchAt == nil { firstBatchAt = now }
+            lastBatchAt = now
             records.increment(by: Int64(batch.records.count))
             batches.increment()
         } catch {

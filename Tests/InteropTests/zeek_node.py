@@ -182,6 +182,12 @@ def main():
                     count = int(parts[1])
                     log_records("dns", DNS_FIELDS, dns_record, count, 100)
                     say(f"LOGGED {count}")
+                elif parts[0] == "log-flood" and log_push is not None:
+                    # One 1000-record conn batch, encoded once, sent <batches> times (a throughput test).
+                    batch = log_batch("conn", CONN_FIELDS, [conn_record(name, i) for i in range(1000)])
+                    for _ in range(int(parts[1])):
+                        send_log([b"log-write", node_id.encode(), b"zeek-bin-serializer", batch])
+                    say(f"LOGGED {int(parts[1]) * 1000}")
                 elif parts[0] == "garbage" and log_push is not None:
                     good = log_batch("conn", CONN_FIELDS, [conn_record(name, 0)])
                     send_log([b"log-write", node_id.encode(), b"zeek-bin-serializer"])
