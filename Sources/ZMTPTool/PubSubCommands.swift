@@ -1,5 +1,6 @@
 import ArgumentParser
 import ZMTP
+import ZeekCluster
 
 #if canImport(Glibc)
 import Glibc
@@ -15,13 +16,30 @@ struct SubscribeFlags: ParsableArguments {
 
 /// The body of `sub` and `xsub`: subscribe (SUB by option, XSUB by sending 0x01+topic), then print.
 func subscribeAndPrint(
-    _ type: SocketType, endpoints: EndpointFlags, flags: SocketFlags, topics: [[UInt8]], format: MessageFormat, count: Int?
+    _ type: SocketType, endpoints: EndpointFlags, flags: SocketFlags, topics: [[UInt8]], format: MessageFormat, count: Int?,
+    render: ((Message) -> String)? = nil
 ) throws {
     try withSocket(type, endpoints: endpoints, flags: flags, adjust: { $0.receiveTimeout = .milliseconds(100) }) { socket in
         for topic in topics {
             if type == .xsub { try socket.send(Message(single: [1] + topic)) } else { try socket.subscribe(topic) }
         }
-        try printMessages(from: socket, format: format, count: count)
+        try printMessages(from: socket, format: format, count: count, render: render)
+    }
+}
+
+/// `--zeek`: a Zeek event message (topic | sender node id | broker-bin-v1 | event) as one JSON object;
+/// anything else as `{"error":…}` with the frames in hex, so nothing is silently skipped.
+func zeekEventJSON(_ message: Message) -> String {
+    let frames = message.frames
+    func hexFrames() -> String { "[" + frames.map { "\"\(Hex.encode($0))\"" }.joined(separator: ",") + "]" }
+    guard frames.count == 4 else { return "{\"error\":\"expected 4 frames, got \(frames.count)\",\"frames\":\(hexFrames())}" }
+    guard frames[2] == Array(ZeekEvent.serializerName.utf8) else {
+        return "{\"error\":\"serializer is not broker-bin-v1\",\"frames\":\(hexFrames())}"
+    }
+    do {
+        return try ZeekEvent.decode(frames[3]).json(topic: frames[0], sender: frames[1])
+    } catch {
+        return "{\"error\":\"\(error.message) at octet \(error.offset)\",\"frames\":\(hexFrames())}"
     }
 }
 
@@ -53,9 +71,13 @@ struct Sub: ParsableCommand {
     @Option(help: "Stop after this many messages.") var count: Int?
     @Option(help: "Output format: text (frames TAB-separated) or hex (JSON array of hex frames).")
     var format: MessageFormat = .text
+    @Flag(help: "Decode Zeek events (broker-bin-v1) and print each as JSON: topic, sender, event, args.")
+    var zeek = false
 
     func run() throws {
-        try subscribeAndPrint(.sub, endpoints: endpoints, flags: socket, topics: subscription.topics, format: format, count: count)
+        try subscribeAndPrint(
+            .sub, endpoints: endpoints, flags: socket, topics: subscription.topics, format: format, count: count,
+            render: zeek ? { zeekEventJSON($0) } : nil)
     }
 }
 

@@ -235,12 +235,12 @@ struct Pull: ParsableCommand {
 }
 
 /// Prints one line per message received until `count` messages or SIGINT/SIGTERM.
-func printMessages(from socket: Socket, format: MessageFormat, count: Int?) throws {
+func printMessages(from socket: Socket, format: MessageFormat, count: Int?, render: ((Message) -> String)? = nil) throws {
     var received = 0
     while count.map({ received < $0 }) ?? true, !Interrupt.isRequested {
         do {
             let message = try socket.receive()
-            ToolOutput.standardOutputLine(format.render(message))
+            ToolOutput.standardOutputLine(render?(message) ?? format.render(message))
             received += 1
         } catch SocketError.timedOut {
             continue

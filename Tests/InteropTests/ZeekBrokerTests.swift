@@ -100,6 +100,11 @@ struct ZeekBrokerTests {
         let ports = Self.freePorts()
         let metricsPort = ports.1 + 1
         let broker = try Broker(ports: ports, arguments: ["--metrics", "127.0.0.1:\(metricsPort)"])
+        // A person debugging the cluster: `zmtp sub --zeek` through the broker, for worker-1's topic.
+        let (sniffer, snifferOutput) = try ToolInteropTests.startWithoutBind([
+            "sub", "--connect", broker.xpub, "--subscribe", "zeek.cluster.node.worker-1.", "--zeek", "--count", "1",
+        ])
+        defer { if sniffer.isRunning { kill(sniffer.processIdentifier, SIGKILL) } }
         let manager = try Self.node("manager", "manager", broker)
         let worker = try Self.node("worker-1", "worker", broker)
         // READY: the ready-to-publish round trip (a node's own subscription comes back to it).
@@ -110,6 +115,11 @@ struct ZeekBrokerTests {
         manager.send("publish zeek.cluster.node.worker-10. not-for-you")
         manager.send("publish zeek.cluster.node.worker-1. for-you")
         #expect(try worker.readLine() == "EVENT zeek.cluster.node.worker-1. manager for-you")
+        let decoded = LineReader(snifferOutput.fileHandleForReading).next() ?? ""
+        #expect(decoded.hasPrefix(#"{"topic":"zeek.cluster.node.worker-1.","sender":"zeromq_manager_"#), "\(decoded)")
+        #expect(decoded.hasSuffix(#""event":"Test::event","args":["manager","for-you"]}"#), "\(decoded)")
+        sniffer.waitUntilExit()
+        #expect(sniffer.terminationStatus == 0)
         worker.send("publish zeek.cluster.manager to-the-manager")
         #expect(try manager.readLine() == "EVENT zeek.cluster.manager worker-1 to-the-manager")
         // Zeek's proxy counters (frames, as libzmq 4.3.5 counts them: every event is 4) and ours.

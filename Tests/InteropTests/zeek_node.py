@@ -19,14 +19,70 @@ malformed log messages (wrong frame count, wrong serializer, truncated and lying
 A broker restart is survived (libzmq reconnects).
 """
 import struct
-import json
 import os
 import sys
 import threading
 import zmq
 import zmq.utils.monitor
 
-SERIALIZER = "test-json-v1"
+SERIALIZER = "broker-bin-v1"
+
+
+def varbyte(n):
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def broker_event(name, args):
+    """[count 1, count 1, [name, [args...]]] in broker-bin-v1 (8.0.1+: no metadata element)."""
+    def string(text):
+        data = text.encode()
+        return b"\x05" + varbyte(len(data)) + data
+
+    def vector(items):
+        return b"\x0e" + varbyte(len(items)) + b"".join(items)
+
+    count1 = b"\x02" + struct.pack(">Q", 1)
+    return vector([count1, count1, vector([string(name), vector([string(a) for a in args])])])
+
+
+def broker_decode(data):
+    """The event name and string arguments of a broker-bin-v1 event (enough for this node)."""
+    position = 0
+
+    def read_varbyte():
+        nonlocal position
+        value, shift = 0, 0
+        while True:
+            byte = data[position]
+            position += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value
+
+    def value():
+        nonlocal position
+        tag = data[position]
+        position += 1
+        if tag == 2:
+            position += 8
+            return None
+        if tag == 5:
+            length = read_varbyte()
+            position += length
+            return data[position - length:position].decode()
+        if tag == 14:
+            return [value() for _ in range(read_varbyte())]
+        raise ValueError(f"unexpected broker tag {tag}")
+
+    outer = value()
+    return outer[2][0], outer[2][1]
 
 
 def s_str(text):
@@ -132,9 +188,9 @@ def main():
         with lock:
             print(line, flush=True)
 
-    def publish(topic, payload):
+    def publish(topic, event, args):
         with lock:
-            xpub.send_multipart([topic.encode(), node_id.encode(), SERIALIZER.encode(), json.dumps(payload).encode()])
+            xpub.send_multipart([topic.encode(), node_id.encode(), SERIALIZER.encode(), broker_event(event, args)])
 
     def subscribe(topic, on=True):
         with lock:
@@ -171,7 +227,7 @@ def main():
             for command in commands:
                 parts = command.split(" ", 2)
                 if parts[0] == "publish" and len(parts) == 3:
-                    publish(parts[1], {"event": "test", "args": [name, parts[2]]})
+                    publish(parts[1], "Test::event", [name, parts[2]])
                 elif parts[0] == "quit":
                     return 0
                 elif parts[0] == "log" and log_push is not None:
@@ -217,7 +273,7 @@ def main():
                             say("READY")
                             subscribe(ready_topic, on=False)
                         elif topic.startswith("zeek.cluster.nodeid.") and topic != f"zeek.cluster.nodeid.{node_id}.":
-                            publish(topic, {"event": "Cluster::Backend::ZeroMQ::hello", "args": [name, node_id]})
+                            publish(topic, "Cluster::Backend::ZeroMQ::hello", [name, node_id])
                     elif notice[:1] == b"\x00" and topic.startswith("zeek.cluster.nodeid."):
                         gone = topic[len("zeek.cluster.nodeid."):-1]
                         if gone in known:
@@ -226,14 +282,14 @@ def main():
                     frames = xsub.recv_multipart()
                     if len(frames) != 4 or frames[1].decode() == node_id:
                         continue
-                    payload = json.loads(frames[3])
-                    if payload["event"] == "Cluster::Backend::ZeroMQ::hello":
-                        peer_name, peer_id = payload["args"]
+                    event, args = broker_decode(frames[3])
+                    if event == "Cluster::Backend::ZeroMQ::hello":
+                        peer_name, peer_id = args
                         if peer_id not in known:
                             known[peer_id] = peer_name
                             say(f"NODE_UP {peer_name}")
                     else:
-                        say(f"EVENT {frames[0].decode()} {payload['args'][0]} {payload['args'][1]}")
+                        say(f"EVENT {frames[0].decode()} {args[0]} {args[1]}")
     finally:
         ctx.destroy(linger=0)
 
