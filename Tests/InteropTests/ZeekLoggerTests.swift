@@ -107,3 +107,65 @@ struct ZeekLoggerTests {
         }
     }
 }
+
+extension ZeekLoggerTests {
+    /// Starts `zmtp zeek-logger` writing ASCII logs into `directory`; returns once it listens.
+    static func startLogger(port: UInt16, directory: String) throws -> (Process, Pipe) {
+        let logger = Process()
+        logger.executableURL = ToolInteropTests.tool
+        logger.arguments = ["zeek-logger", "--bind", "tcp://127.0.0.1:\(port)", "--dir", directory]
+        let errors = Pipe()
+        logger.standardError = errors
+        try logger.run()
+        var said = ""
+        while !said.contains("\n") {
+            let chunk = errors.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            said += String(decoding: chunk, as: UTF8.self)
+        }
+        guard said.contains("listening on") else { throw InteropFailure("zmtp zeek-logger said: \(said)") }
+        return (logger, errors)
+    }
+
+    static func dataLines(_ path: String) -> [String] {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
+    }
+
+    static func waitFor(_ count: Int, linesIn path: String) -> Bool {
+        let deadline = Date().addingTimeInterval(10)
+        while dataLines(path).count < count && Date() < deadline { usleep(20_000) }
+        return dataLines(path).count == count
+    }
+
+    @Test("a restarted logger gets what the node queued while it was down, and what it wrote before stays")
+    func loggerRestart() throws {
+        let directory = "/tmp/zmtp-zeek-logger-restart-\(getpid())"
+        _ = try? FileManager.default.removeItem(atPath: directory)
+        defer { _ = try? FileManager.default.removeItem(atPath: directory) }
+        let port = UInt16(29_000 + Int(getpid() % 500) + Int.random(in: 0..<500))
+        var (logger, _) = try Self.startLogger(port: port, directory: directory)
+        let node = try PythonPeer(
+            ["--log", "tcp://127.0.0.1:\(port)", "worker-1", "worker", "tcp://127.0.0.1:1", "tcp://127.0.0.1:2"],
+            script: "zeek_node.py")
+        node.send("log conn 1000 500")
+        #expect(try node.readLine(until: { $0.hasPrefix("LOGGED") }) == "LOGGED 1000")
+        #expect(Self.waitFor(1000, linesIn: "\(directory)/conn.log"))
+        kill(logger.processIdentifier, SIGTERM)
+        logger.waitUntilExit()
+        #expect(logger.terminationStatus == 0)
+
+        // While no logger listens, the node's PUSH keeps the batches (IMMEDIATE off, as Zeek sets it).
+        node.send("log-dns 300")
+        #expect(try node.readLine(until: { $0.hasPrefix("LOGGED") }) == "LOGGED 300")
+        (logger, _) = try Self.startLogger(port: port, directory: directory)
+        defer { if logger.isRunning { kill(logger.processIdentifier, SIGKILL) } }
+        #expect(Self.waitFor(300, linesIn: "\(directory)/dns.log"), "queued during the restart, delivered after it")
+        node.send("quit")
+        _ = node.waitStatus()
+        kill(logger.processIdentifier, SIGTERM)
+        logger.waitUntilExit()
+        #expect(Self.dataLines("\(directory)/conn.log").count == 1000)
+        #expect(Set(Self.dataLines("\(directory)/dns.log")).count == 300, "each record once")
+    }
+}
