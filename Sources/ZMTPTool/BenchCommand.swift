@@ -110,6 +110,27 @@ func transportName(_ endpoint: String) -> String { endpoint.hasPrefix("ipc://") 
 /// A failed check: "ERROR: ..." on stderr, exit 1.
 func benchFailure(_ message: String) -> ToolError { ToolError("bench: ERROR: \(message)") }
 
+/// Receives `count` one-frame messages of `size` octets and returns the seconds from the first to the
+/// last (PROTOCOL.md §2: the clock starts after the first message).
+func timedReceive(_ socket: Socket, size: Int, count: Int) throws -> Double {
+    try checkOneFrame(try socket.receive(), size: size)
+    let start = monotonicSeconds()
+    for _ in 1..<count { try checkOneFrame(try socket.receive(), size: size) }
+    return monotonicSeconds() - start
+}
+
+/// The RESULT line of a throughput role (PROTOCOL.md §3).
+func printThroughput(test: String, endpoint: String, flags: BenchFlags, size: Int, count: Int, elapsed: Double) {
+    let rate = Double(count - 1) / elapsed
+    let fields: [String] = [
+        "RESULT test=\(test)", "impl=\(Bench.implementation)", "transport=\(transportName(endpoint))",
+        "mech=\(flags.mech)", "size=\(size)", "count=\(count)", "elapsed_s=" + fixed(elapsed, 6),
+        "msgs_per_s=\(Int(rate.rounded()))", "mbit_per_s=" + fixed(rate * Double(size) * 8 / 1e6, 2),
+    ]
+    print(fields.joined(separator: " "))
+    fflush(nil)
+}
+
 func checkOneFrame(_ message: Message, size: Int) throws {
     guard message.frames.count == 1, message.frames[0].count == size else {
         throw benchFailure("expected one frame of \(size) bytes, got \(message.frames.map(\.count))")
@@ -133,20 +154,8 @@ struct ThrRecv: ParsableCommand {
         let pull = try context.socket(.pull, options: options)
         try pull.bind(endpoint)
         // Property wrappers are read once: their getters are generic and would cost in the loop.
-        let (size, count) = (self.size, self.count)
-        try checkOneFrame(try pull.receive(), size: size)
-        let start = monotonicSeconds()
-        for _ in 1..<count { try checkOneFrame(try pull.receive(), size: size) }
-        let elapsed = monotonicSeconds() - start
-        let rate: Double = Double(count - 1) / elapsed
-        let megabits: Double = rate * Double(size) * 8 / 1e6
-        let fields: [String] = [
-            "RESULT test=thr", "impl=\(Bench.implementation)", "transport=\(transportName(endpoint))",
-            "mech=\(flags.mech)", "size=\(size)", "count=\(count)", "elapsed_s=" + fixed(elapsed, 6),
-            "msgs_per_s=\(Int(rate.rounded()))", "mbit_per_s=" + fixed(megabits, 2),
-        ]
-        print(fields.joined(separator: " "))
-        fflush(nil)
+        let elapsed = try timedReceive(pull, size: size, count: count)
+        printThroughput(test: "thr", endpoint: endpoint, flags: flags, size: size, count: count, elapsed: elapsed)
         pull.close()
         context.shutdown()
     }

@@ -83,19 +83,8 @@ struct ProxySub: ParsableCommand {
         let xsub = try context.socket(.xsub, options: options)
         try xsub.connect(backend)
         try xsub.send(Message(single: [1]))
-        let (size, count) = (self.size, self.count)
-        try checkOneFrame(try xsub.receive(), size: size)
-        let start = monotonicSeconds()
-        for _ in 1..<count { try checkOneFrame(try xsub.receive(), size: size) }
-        let elapsed = monotonicSeconds() - start
-        let rate = Double(count - 1) / elapsed
-        let fields: [String] = [
-            "RESULT test=proxy", "impl=\(Bench.implementation)", "transport=\(transportName(backend))",
-            "mech=\(flags.mech)", "size=\(size)", "count=\(count)", "elapsed_s=" + fixed(elapsed, 6),
-            "msgs_per_s=\(Int(rate.rounded()))", "mbit_per_s=" + fixed(rate * Double(size) * 8 / 1e6, 2),
-        ]
-        print(fields.joined(separator: " "))
-        fflush(nil)
+        let elapsed = try timedReceive(xsub, size: size, count: count)
+        printThroughput(test: "proxy", endpoint: backend, flags: flags, size: size, count: count, elapsed: elapsed)
         xsub.close()
         context.shutdown()
     }

@@ -25,8 +25,8 @@ public struct ZeekEvent: Sendable, Equatable {
     /// - Throws: ``ZeekFormatError`` for anything else: another message type, truncation, trailing
     ///   octets, nesting deeper than ``BrokerValue/maxNesting``.
     public static func decode(_ bytes: [UInt8]) throws(ZeekFormatError) -> ZeekEvent {
-        var reader = BrokerReader(bytes: bytes)
-        let value = try reader.value(depth: 0)
+        var reader = OctetReader(bytes: bytes)
+        let value = try reader.brokerValue(depth: 0)
         guard reader.offset == bytes.count else {
             throw ZeekFormatError("\(bytes.count - reader.offset) octets after the event", offset: reader.offset)
         }
@@ -145,23 +145,8 @@ public indirect enum BrokerValue: Sendable, Equatable {
     }
 }
 
-struct BrokerReader {
-    let bytes: [UInt8]
-    var offset = 0
-    var remaining: Int { bytes.count - offset }
-
-    mutating func take(_ count: Int, _ what: String) throws(ZeekFormatError) -> ArraySlice<UInt8> {
-        guard count >= 0, count <= remaining else {
-            throw ZeekFormatError("truncated: \(what) needs \(count) octets, \(remaining) left", offset: offset)
-        }
-        defer { offset += count }
-        return bytes[offset..<(offset + count)]
-    }
-
-    mutating func u64(_ what: String) throws(ZeekFormatError) -> UInt64 {
-        try take(8, what).reduce(0) { $0 << 8 | UInt64($1) }
-    }
-
+/// broker-bin-v1's parts of the shared reader.
+extension OctetReader {
     /// A varbyte (7 bits per octet, least significant first), at most 5 octets (a uint32).
     mutating func varbyte(_ what: String) throws(ZeekFormatError) -> Int {
         var value: UInt64 = 0
@@ -177,8 +162,8 @@ struct BrokerReader {
         throw ZeekFormatError("\(what): varbyte longer than 32 bits", offset: offset)
     }
 
-    /// An element count, each element taking at least one octet.
-    mutating func count(_ what: String, minimumOctetsEach: Int) throws(ZeekFormatError) -> Int {
+    /// A varbyte element count, each element taking at least `minimumOctetsEach` octets.
+    mutating func varbyteCount(_ what: String, minimumOctetsEach: Int) throws(ZeekFormatError) -> Int {
         let start = offset
         let value = try varbyte(what)
         guard value <= remaining / minimumOctetsEach else {
@@ -187,15 +172,15 @@ struct BrokerReader {
         return value
     }
 
-    mutating func value(depth: Int) throws(ZeekFormatError) -> BrokerValue {
+    mutating func brokerValue(depth: Int) throws(ZeekFormatError) -> BrokerValue {
         let start = offset
         let tag = try take(1, "tag")[start]
         switch tag {
         case 0: return .none
         case 1: return .boolean(try take(1, "boolean")[offset - 1] != 0)
-        case 2: return .count(try u64("count"))
-        case 3: return .integer(Int64(bitPattern: try u64("integer")))
-        case 4: return .real(Double(bitPattern: try u64("real")))
+        case 2: return .count(try uint64("count"))
+        case 3: return .integer(Int64(bitPattern: try uint64("integer")))
+        case 4: return .real(Double(bitPattern: try uint64("real")))
         case 5: return .string(Array(try take(try varbyte("string length"), "string")))
         case 6: return .address(Array(try take(16, "address")))
         case 7:
@@ -209,22 +194,22 @@ struct BrokerReader {
                 throw ZeekFormatError("unknown port protocol", offset: offset - 1)
             }
             return .port(UInt16(octets[octets.startIndex]) << 8 | UInt16(octets[octets.startIndex + 1]), transport)
-        case 9: return .timestamp(Int64(bitPattern: try u64("timestamp")))
-        case 10: return .timespan(Int64(bitPattern: try u64("timespan")))
+        case 9: return .timestamp(Int64(bitPattern: try uint64("timestamp")))
+        case 10: return .timespan(Int64(bitPattern: try uint64("timespan")))
         case 11: return .enumValue(Array(try take(try varbyte("enum length"), "enum")))
         case 12, 13, 14:
             guard depth < BrokerValue.maxNesting else { throw ZeekFormatError("containers nested too deeply", offset: start) }
             let elementsEach = tag == 13 ? 2 : 1
-            let count = try self.count("container size", minimumOctetsEach: elementsEach)
+            let count = try varbyteCount("container size", minimumOctetsEach: elementsEach)
             if tag == 13 {
                 var pairs: [(key: BrokerValue, value: BrokerValue)] = []
                 pairs.reserveCapacity(count)
-                for _ in 0..<count { pairs.append((try value(depth: depth + 1), try value(depth: depth + 1))) }
+                for _ in 0..<count { pairs.append((try brokerValue(depth: depth + 1), try brokerValue(depth: depth + 1))) }
                 return .table(pairs)
             }
             var elements: [BrokerValue] = []
             elements.reserveCapacity(count)
-            for _ in 0..<count { elements.append(try value(depth: depth + 1)) }
+            for _ in 0..<count { elements.append(try brokerValue(depth: depth + 1)) }
             return tag == 12 ? .set(elements) : .vector(elements)
         default:
             throw ZeekFormatError("unknown broker data tag \(tag)", offset: start)

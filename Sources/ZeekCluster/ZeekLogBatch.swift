@@ -193,7 +193,7 @@ extension ZeekLogBatch {
     /// Decodes one batch (frame 4 of a `log-write` message).
     /// - Throws: ``ZeekFormatError`` for truncated, lying or unknown content, and for trailing octets.
     public static func decode(_ bytes: [UInt8]) throws(ZeekFormatError) -> ZeekLogBatch {
-        var reader = BatchReader(bytes: bytes)
+        var reader = OctetReader(bytes: bytes)
         let stream = try reader.string("stream name")
         let writer = try reader.string("writer name")
         let filter = try reader.string("filter name")
@@ -230,8 +230,9 @@ extension ZeekLogBatch {
     }
 }
 
-/// A bounds-checked big-endian reader.
-struct BatchReader {
+/// A bounds-checked big-endian reader, shared by both Zeek formats (the zeek-bin-serializer parts are
+/// here, broker-bin-v1's in BrokerEvent.swift).
+struct OctetReader {
     let bytes: [UInt8]
     var offset = 0
 

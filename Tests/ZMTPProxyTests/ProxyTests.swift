@@ -1,18 +1,13 @@
 import Foundation
 import Testing
 import ZMTP
+import ZMTPTestSupport
 import ZMTPProxy
 
 @Suite("Proxy", .serialized, .timeLimit(.minutes(1)))
 struct ProxyTests {
     static func options(_ adjust: (inout SocketOptions) -> Void = { _ in }) -> SocketOptions {
-        var options = SocketOptions()
-        options.receiveTimeout = .seconds(5)
-        options.sendTimeout = .seconds(5)
-        options.reconnectInterval = .milliseconds(20)
-        options.linger = .zero
-        adjust(&options)
-        return options
+        testSocketOptions(adjust)
     }
 
     static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
