@@ -5,7 +5,7 @@
 // Layers, each a module; a dependency only ever points down:
 //   ZMTPWire     sans-IO wire core: greeting, framing, commands, metadata, mechanisms (NULL, CURVE),
 //                ZAP codecs, keys, Z85, connection
-//   ZeekCluster  Zeek's rules and formats (CURVE configuration now; log batches later)
+//   ZeekCluster  Zeek's rules and formats: CURVE configuration, log batches, broker-bin-v1 events
 //   ZMTPEngine   syscalls, the epoll reactor, tcp/ipc transports
 //   ZMTP         sockets (PUSH, PULL, PUB, SUB, XPUB, XSUB), options, routing, monitor, poller
 //   ZMTPProxy    the proxy (zmq_proxy_steerable)
