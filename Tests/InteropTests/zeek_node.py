@@ -291,6 +291,10 @@ def main():
                     else:
                         say(f"EVENT {frames[0].decode()} {args[0]} {args[1]}")
     finally:
+        # Log batches already handed to libzmq are delivered before exiting (a Zeek node lingers
+        # 500 ms; a test node waits longer so that the tests can count every record).
+        if log_push is not None:
+            log_push.close(linger=5000)
         ctx.destroy(linger=0)
 
 
