@@ -153,7 +153,6 @@ struct ThrRecv: ParsableCommand {
         options.linger = .zero
         let pull = try context.socket(.pull, options: options)
         try pull.bind(endpoint)
-        // Property wrappers are read once: their getters are generic and would cost in the loop.
         let elapsed = try timedReceive(pull, size: size, count: count)
         printThroughput(test: "thr", endpoint: endpoint, flags: flags, size: size, count: count, elapsed: elapsed)
         pull.close()

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ZMTP
+import ZMTPTestSupport
 
 /// The socket API beyond plain blocking send/receive: ZMQ_IMMEDIATE and the queue of a connecting
 /// socket, async send and the `messages` sequence, the poller, several I/O threads, and a peer that
@@ -8,13 +9,11 @@ import Testing
 @Suite("socket API: immediate, async, poller, I/O threads", .serialized, .timeLimit(.minutes(1)))
 struct SocketAPITests {
     static func options(_ adjust: (inout SocketOptions) -> Void = { _ in }) -> SocketOptions {
-        var options = SocketOptions()
-        options.receiveTimeout = .seconds(10)
-        options.sendTimeout = .seconds(10)
-        options.reconnectInterval = .milliseconds(20)
-        options.linger = .zero
-        adjust(&options)
-        return options
+        testSocketOptions { options in
+            options.receiveTimeout = .seconds(10)
+            options.sendTimeout = .seconds(10)
+            adjust(&options)
+        }
     }
 
     static func ipcPath(_ name: String) -> String { "ipc:///tmp/zmtp-\(name)-\(getpid()).sock" }
