@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "CZMTPSystem"),
         .target(name: "ZMTPEngine", dependencies: ["ZMTPWire", "CZMTPSystem"]),
         .target(name: "ZMTP", dependencies: ["ZMTPWire", "ZMTPEngine"]),
-        .target(name: "ZMTPProxy", dependencies: ["ZMTP"]),
+        .target(name: "ZMTPProxy", dependencies: ["ZMTP", "ZMTPEngine"]),
         .target(
             name: "ZMTPMetrics",
             dependencies: ["ZMTP", "ZMTPProxy", .product(name: "Metrics", package: "swift-metrics")]),

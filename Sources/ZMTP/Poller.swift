@@ -81,7 +81,7 @@ public final class Poller: Sendable {
 }
 
 /// A change counter that sockets bump and a poller waits on.
-final class PollerSignal: @unchecked Sendable {
+final class PollerSignal: ChangeObserver, @unchecked Sendable {
     // @unchecked: `count` is guarded by `lock`.
     private let lock = ConditionLockHandle()
     private var count: UInt64 = 0
@@ -92,6 +92,8 @@ final class PollerSignal: @unchecked Sendable {
         lock.withLock { count &+= 1 }
         lock.broadcast()
     }
+
+    func socketChanged() { signal() }
 
     func wait(changedFrom seen: UInt64, until deadline: MonotonicInstant?) {
         lock.withLock {

@@ -46,8 +46,8 @@ public final class Socket: @unchecked Sendable {
     /// Suspended tasks waiting for a message or for room, by id.
     @exclusivity(unchecked) private var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     @exclusivity(unchecked) private var nextWaiter: UInt64 = 0
-    /// Pollers watching this socket.
-    @exclusivity(unchecked) private var observers: [ObjectIdentifier: PollerSignal] = [:]
+    /// Pollers and change handlers watching this socket.
+    @exclusivity(unchecked) private var observers: [any ChangeObserver] = []
     /// `waiters.count + observers.count`, read without the lock on the I/O thread's hot path (written
     /// with the lock held, so a waiter registered before a change is always seen after it).
     private let interest = Atomic<Int>(0)
@@ -641,27 +641,47 @@ public final class Socket: @unchecked Sendable {
     private func notifyChanged() {
         if sleepers.load(ordering: .relaxed) > 0 { lock.broadcast() }
         guard interest.load(ordering: .relaxed) > 0 else { return }
-        let (resumed, signals) = lock.withLock { () -> ([CheckedContinuation<Void, Never>], [PollerSignal]) in
+        // No allocation when only pollers watch (a proxy): the observer array is shared, not copied.
+        let (resumed, signals) = lock.withLock { () -> ([CheckedContinuation<Void, Never>], [any ChangeObserver]) in
+            guard !waiters.isEmpty else { return ([], observers) }
             let resumed = Array(waiters.values)
             interest.subtract(waiters.count, ordering: .relaxed)
             waiters.removeAll()
-            return (resumed, Array(observers.values))
+            return (resumed, observers)
         }
         for continuation in resumed { continuation.resume() }
-        for signal in signals { signal.signal() }
+        for signal in signals { signal.socketChanged() }
     }
 
-    func addObserver(_ signal: PollerSignal) {
+    /// Calls `handler` each time what the socket can do may have changed: a message arrived, a peer
+    /// made room, a subscription notification is waiting, a peer came or went, or the socket closed.
+    ///
+    /// The handler runs on the thread that made the change, usually one of the context's I/O threads,
+    /// with no lock held. It must be short and must not block: it can take messages and send them on
+    /// with ``tryReceive()`` and ``trySend(_:)`` (that is how ``Proxy``-style forwarding avoids a hand-off
+    /// to another thread), but a blocking call would stall every connection of that I/O thread.
+    /// Changes may be reported more than once, and a call may find nothing to do.
+    ///
+    /// The socket holds the handler until ``SocketObservation/cancel()``.
+    public func observeChanges(_ handler: @escaping @Sendable () -> Void) -> SocketObservation {
+        let observation = SocketObservation(socket: self, handler: handler)
+        addObserver(observation)
+        return observation
+    }
+
+    func addObserver(_ signal: any ChangeObserver) {
         lock.withLock {
-            if observers.updateValue(signal, forKey: ObjectIdentifier(signal)) == nil {
+            if !observers.contains(where: { $0 === signal }) {
+                observers.append(signal)
                 interest.add(1, ordering: .relaxed)
             }
         }
     }
 
-    func removeObserver(_ signal: PollerSignal) {
+    func removeObserver(_ signal: any ChangeObserver) {
         lock.withLock {
-            if observers.removeValue(forKey: ObjectIdentifier(signal)) != nil {
+            if let index = observers.firstIndex(where: { $0 === signal }) {
+                observers.remove(at: index)
                 interest.subtract(1, ordering: .relaxed)
             }
         }
@@ -812,6 +832,11 @@ public final class Socket: @unchecked Sendable {
     func pipeChanged(_ pipe: Pipe) {
         notifyChanged()
     }
+
+    func pipeFlushed(_ pipe: Pipe) {
+        // Only a thread blocked in close() (linger) waits for this.
+        if sleepers.load(ordering: .relaxed) > 0 { lock.broadcast() }
+    }
 }
 
 /// Adapts a socket to the engine's factory and owner protocols without exposing them publicly.
@@ -829,6 +854,7 @@ final class SocketBridge: ConnectionFactory, PipeOwner, @unchecked Sendable {
     func pipeActivated(_ pipe: Pipe) { socket.pipeActivated(pipe) }
     func pipeClosed(_ pipe: Pipe, error: String?) { socket.pipeClosed(pipe, error: error) }
     func pipeChanged(_ pipe: Pipe) { socket.pipeChanged(pipe) }
+    func pipeFlushed(_ pipe: Pipe) { socket.pipeFlushed(pipe) }
     func socketEvent(_ event: SocketEvent) { socket.socketEvent(event) }
     func pipeSubscription(_ pipe: Pipe, topic: [UInt8], subscribe: Bool) {
         socket.pipeSubscription(pipe, topic: topic, subscribe: subscribe)
@@ -842,6 +868,30 @@ struct PipeKey: Hashable {
     var id: ObjectIdentifier { ObjectIdentifier(pipe) }
     static func == (lhs: PipeKey, rhs: PipeKey) -> Bool { lhs.pipe === rhs.pipe }
     func hash(into hasher: inout Hasher) { hasher.combine(id) }
+}
+
+/// Something told when a socket's readiness may have changed (a poller's signal, a change handler).
+protocol ChangeObserver: AnyObject, Sendable {
+    /// Called with no lock held, on the thread that made the change.
+    func socketChanged()
+}
+
+/// A change handler registered with ``Socket/observeChanges(_:)``.
+public final class SocketObservation: ChangeObserver {
+    private weak let socket: Socket?
+    private let handler: @Sendable () -> Void
+
+    init(socket: Socket, handler: @escaping @Sendable () -> Void) {
+        self.socket = socket
+        self.handler = handler
+    }
+
+    func socketChanged() { handler() }
+
+    /// Stops the calls. A call already under way on another thread may still finish after this returns.
+    public func cancel() {
+        socket?.removeObserver(self)
+    }
 }
 
 struct WeakMonitor {

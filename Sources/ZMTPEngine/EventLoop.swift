@@ -183,6 +183,7 @@ public final class EventLoop: @unchecked Sendable {
         threadID.store(UInt64(pthread_self()), ordering: .releasing)
         czmtp_set_thread_name(name)
         var events = [epoll_event](repeating: epoll_event(), count: 256)
+        var running: [@Sendable () -> Void] = []
         while !stopping.load(ordering: .acquiring) {
             // Stay awake a few microseconds for a task (a send) before sleeping in epoll_wait: a
             // request/reply peer's answer then goes out without an eventfd wake-up.
@@ -215,12 +216,13 @@ public final class EventLoop: @unchecked Sendable {
                         hangup: flags & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0)
                 }
             }
-            let pending = tasks.withLock { queue -> [@Sendable () -> Void] in
-                defer { queue.items.removeAll(keepingCapacity: true) }
+            // Swap the queue with the spare (emptied) array: no allocation per round.
+            tasks.withLock { queue in
+                swap(&queue.items, &running)
                 pendingTasks.store(0, ordering: .relaxed)
-                return queue.items
             }
-            for task in pending { task() }
+            for task in running { task() }
+            running.removeAll(keepingCapacity: true)
             // Take the due timers first: their tasks may schedule new ones.
             for task in timers.takeDue(now: Self.now()) { task() }
         }

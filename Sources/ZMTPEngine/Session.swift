@@ -21,6 +21,9 @@ public protocol PipeOwner: AnyObject, Sendable {
     func pipeClosed(_ pipe: Pipe, error: String?)
     /// Messages arrived in the pipe or room was made in it.
     func pipeChanged(_ pipe: Pipe)
+    /// Everything taken from the pipe has been handed to the kernel (what a lingering close waits
+    /// for). Readiness did not change, so pollers and suspended tasks need not hear of it.
+    func pipeFlushed(_ pipe: Pipe)
     /// The peer (a subscriber) subscribed to or cancelled `topic`.
     func pipeSubscription(_ pipe: Pipe, topic: [UInt8], subscribe: Bool)
     /// Something happened that a socket monitor reports (listeners, connectors and sessions call
@@ -306,7 +309,7 @@ final class StreamSession: EventHandler {
         if unflushed && outboundBatch.isEmpty {
             unflushed = false
             pipe.lock.withLock { pipe.unflushed = false }
-            owner?.pipeChanged(pipe)  // linger may be waiting for this
+            owner?.pipeFlushed(pipe)  // linger may be waiting for this
         }
         if connection.isClosed {
             if let error = connection.closeError { fail(error) } else { close(nil) }

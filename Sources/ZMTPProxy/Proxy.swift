@@ -1,5 +1,6 @@
 import Synchronization
 import ZMTP
+import ZMTPEngine
 
 /// Forwards messages between two sockets in both directions (`zmq_proxy_steerable`): what the
 /// frontend receives goes out on the backend, and what the backend receives goes out on the
@@ -8,6 +9,10 @@ import ZMTP
 ///
 /// - Messages stay whole (every frame of a multipart message is forwarded together) and are not
 ///   copied: the frames received are the frames sent.
+/// - Forwarding runs where the messages arrive: on the I/O thread that queued them (through
+///   ``Socket/observeChanges(_:)``), not on a proxy thread they would be handed to and back from.
+///   The thread that called ``run()`` only takes over when one I/O thread has forwarded a long
+///   stream and should get back to its connections.
 /// - Back-pressure: when the receiving side cannot take a message (a no-drop XPUB with a full
 ///   subscriber, a PUSH with no room), the proxy holds it and stops reading from that direction's
 ///   source until there is room, as libzmq's proxy blocks in `zmq_msg_send`. The other direction
@@ -24,43 +29,71 @@ public final class Proxy: Sendable {
     public let backend: Socket
     public let capture: Socket?
 
-    private let poller = Poller()
-    private let control = Mutex(Control())
     private let counters = Counters()
+    /// What only the thread forwarding right now touches; holding this lock is what makes a thread
+    /// the forwarder (others only raise `pending` and leave).
+    private let forwarding = Mutex(Forwarding())
+    /// Set by every change notification; the forwarder clears it before each round, so a change made
+    /// while it works is never missed.
+    private let pending = Atomic<Bool>(false)
+    /// Steering and the outcome ``run()`` waits for, with the condition it waits on.
+    private let control = ConditionLockHandle()
+    nonisolated(unsafe) private var state = Control()
+
+    private struct Forwarding {
+        var toBackend: Message?
+        var toFrontend: Message?
+    }
 
     private struct Control {
         var paused = false
         var terminated = false
+        var running = false
+        /// The forwarder ran out of budget on an I/O thread: ``run()``'s thread is to continue.
+        var handOff = false
+        var handOffs = 0
+        /// Why forwarding stopped: a socket closed (nil error) or failed.
+        var finished = false
+        var error: (any Error)?
     }
 
-    /// Messages forwarded per direction before the proxy polls again (so one busy direction cannot
-    /// starve the other, nor the control commands).
+    /// Messages forwarded per direction in one round (so one busy direction cannot starve the other).
     static let batch = 256
+    /// Rounds an I/O thread forwards before it hands the rest to ``run()``'s thread, so that one
+    /// endless stream cannot keep it from its other connections.
+    let ioThreadRounds: Int
 
-    public init(frontend: Socket, backend: Socket, capture: Socket? = nil) {
+    public convenience init(frontend: Socket, backend: Socket, capture: Socket? = nil) {
+        self.init(frontend: frontend, backend: backend, capture: capture, ioThreadRounds: 16)
+    }
+
+    init(frontend: Socket, backend: Socket, capture: Socket?, ioThreadRounds: Int) {
         self.frontend = frontend
         self.backend = backend
         self.capture = capture
+        self.ioThreadRounds = max(1, ioThreadRounds)
     }
+
+    /// How many times an I/O thread handed forwarding over to ``run()``'s thread (for tests).
+    var handOffs: Int { control.withLock { state.handOffs } }
 
     // MARK: - Steering
 
     /// Stops forwarding until ``resume()`` (PAUSE). Messages wait in the sockets' queues meanwhile.
     public func pause() {
-        control.withLock { $0.paused = true }
-        poller.wake()
+        control.withLock { state.paused = true }
     }
 
     /// Forwards again after ``pause()`` (RESUME).
     public func resume() {
-        control.withLock { $0.paused = false }
-        poller.wake()
+        control.withLock { state.paused = false }
+        changed()
     }
 
     /// Makes ``run()`` return (TERMINATE). A message held back for want of room is dropped.
     public func terminate() {
-        control.withLock { $0.terminated = true }
-        poller.wake()
+        control.withLock { state.terminated = true }
+        control.broadcast()
     }
 
     /// What has been forwarded so far (STATISTICS).
@@ -68,65 +101,122 @@ public final class Proxy: Sendable {
 
     // MARK: - Forwarding
 
-    /// Forwards until ``terminate()`` is called or either socket is closed. Call it once, from the
-    /// thread that is to do the forwarding.
+    /// Forwards until ``terminate()`` is called or either socket is closed. Call it once; the calling
+    /// thread mostly waits (see the type's notes on where forwarding runs).
     /// - Throws: ``SocketError`` other than ``SocketError/closed`` from either socket.
     public func run() throws {
-        var toBackend: Message?
-        var toFrontend: Message?
-        var watching: (front: PollEvents, back: PollEvents)?
-        defer {
-            poller.remove(frontend)
-            poller.remove(backend)
+        let begun = control.withLock { () -> Bool in
+            defer { state.running = true }
+            return !state.running && !state.terminated
         }
-        do {
-            while true {
-                let (paused, terminated) = control.withLock { ($0.paused, $0.terminated) }
-                if terminated { return }
-                // Read from a side only while nothing read from it waits to be sent; watch the
-                // other side for room while something does.
-                var wanted: (front: PollEvents, back: PollEvents) = ([], [])
-                if !paused {
-                    if toBackend == nil { wanted.front.insert(.readable) } else { wanted.back.insert(.writable) }
-                    if toFrontend == nil { wanted.back.insert(.readable) } else { wanted.front.insert(.writable) }
-                }
-                if watching.map({ $0.front != wanted.front || $0.back != wanted.back }) ?? true {
-                    poller.add(frontend, events: wanted.front)
-                    poller.add(backend, events: wanted.back)
-                    watching = wanted
-                }
-                _ = poller.poll(timeout: nil)
-                if paused || control.withLock({ $0.paused || $0.terminated }) { continue }
-                try forward(from: frontend, to: backend, held: &toBackend, frontToBack: true)
-                try forward(from: backend, to: frontend, held: &toFrontend, frontToBack: false)
+        guard begun else { return }
+        let observations = [frontend, backend].map { socket in
+            socket.observeChanges { [weak self] in self?.changed() }
+        }
+        defer {
+            for observation in observations { observation.cancel() }
+            forwarding.withLock { $0 = Forwarding() }  // drop a held message
+        }
+        changed()  // what arrived before the observers were in place
+        while true {
+            let (handOff, outcome) = control.withLock { () -> (Bool, Result<Bool, any Error>?) in
+                while !state.terminated && !state.finished && !state.handOff { _ = control.wait(until: nil) }
+                if state.terminated { return (false, .success(true)) }
+                if state.finished { return (false, state.error.map { .failure($0) } ?? .success(true)) }
+                state.handOff = false
+                return (true, nil)
             }
-        } catch SocketError.closed {
-            return
+            if let outcome { _ = try outcome.get(); return }
+            if handOff { forward(rounds: nil) }
+        }
+    }
+
+    /// A socket's queues changed: forward on this thread, unless another thread is at it already
+    /// (that one sees `pending` and goes round again).
+    private func changed() {
+        pending.store(true, ordering: .sequentiallyConsistent)
+        forward(rounds: ioThreadRounds)
+    }
+
+    /// Forwards while changes keep coming, as the one forwarder; `rounds` bounds the work on an I/O
+    /// thread (nil: no bound, for ``run()``'s thread).
+    private func forward(rounds: Int?) {
+        while pending.load(ordering: .sequentiallyConsistent) {
+            let ran: Void? = forwarding.withLockIfAvailable { forwarding -> Void in
+                var round = 0
+                while pending.exchange(false, ordering: .sequentiallyConsistent) {
+                    let (paused, stopped) = control.withLock { (state.paused, state.terminated || state.finished) }
+                    if paused || stopped { return }
+                    if let rounds, round == rounds {
+                        pending.store(true, ordering: .sequentiallyConsistent)
+                        control.withLock {
+                            state.handOff = true
+                            state.handOffs += 1
+                        }
+                        control.broadcast()
+                        return
+                    }
+                    round += 1
+                    do {
+                        // A full batch in either direction means more may be waiting: go round again.
+                        let full = try move(from: frontend, to: backend, held: &forwarding.toBackend, frontToBack: true)
+                        let fullBack = try move(from: backend, to: frontend, held: &forwarding.toFrontend, frontToBack: false)
+                        if full || fullBack { pending.store(true, ordering: .sequentiallyConsistent) }
+                    } catch {
+                        control.withLock {
+                            state.finished = true
+                            if case SocketError.closed = error {} else { state.error = error }
+                        }
+                        control.broadcast()
+                        return
+                    }
+                }
+            }
+            if ran == nil { return }  // another thread forwards; it will see `pending`
+            if rounds != nil && control.withLock({ state.handOff }) { return }
         }
     }
 
     /// Moves up to ``batch`` messages from `source` to `destination`, starting with the one held
-    /// back last time; keeps the first that does not fit.
-    private func forward(from source: Socket, to destination: Socket, held: inout Message?, frontToBack: Bool) throws {
+    /// back last time; keeps the first that does not fit. Returns whether it stopped at the batch
+    /// limit. Counts locally and publishes the counts once per call (atomic adds per message would
+    /// cost more than the rest of the bookkeeping).
+    private func move(from source: Socket, to destination: Socket, held: inout Message?, frontToBack: Bool) throws -> Bool {
+        var received = Tally(), sent = Tally()
+        defer {
+            counters.add(received, frontToBack ? .frontendReceived : .backendReceived)
+            counters.add(sent, frontToBack ? .backendSent : .frontendSent)
+        }
         if let message = held {
-            guard try destination.trySend(message) else { return }
+            guard try destination.trySend(message) else { return false }
             held = nil
-            sent(message, frontToBack: frontToBack)
+            forwarded(message, &sent)
         }
         for _ in 0..<Self.batch {
-            guard let message = try source.tryReceive() else { return }
-            counters.count(message, frontToBack ? .frontendReceived : .backendReceived)
+            guard let message = try source.tryReceive() else { return false }
+            received.count(message)
             guard try destination.trySend(message) else {
                 held = message
-                return
+                return false
             }
-            sent(message, frontToBack: frontToBack)
+            forwarded(message, &sent)
         }
+        return true
     }
 
-    private func sent(_ message: Message, frontToBack: Bool) {
-        counters.count(message, frontToBack ? .backendSent : .frontendSent)
+    private func forwarded(_ message: Message, _ tally: inout Tally) {
+        tally.count(message)
         if let capture { _ = try? capture.trySend(message) }
+    }
+}
+
+/// Frames and bytes counted by one forwarding pass.
+struct Tally {
+    var frames: UInt64 = 0
+    var bytes: UInt64 = 0
+    mutating func count(_ message: Message) {
+        frames &+= UInt64(message.frames.count)
+        bytes &+= UInt64(message.byteCount)
     }
 }
 
@@ -154,9 +244,9 @@ final class Counters: Sendable {
     private let backendReceivedFrames = Atomic<UInt64>(0), backendReceivedBytes = Atomic<UInt64>(0)
     private let backendSentFrames = Atomic<UInt64>(0), backendSentBytes = Atomic<UInt64>(0)
 
-    func count(_ message: Message, _ slot: Slot) {
-        let frames = UInt64(message.frames.count)
-        let bytes = UInt64(message.byteCount)
+    func add(_ tally: Tally, _ slot: Slot) {
+        guard tally.frames > 0 else { return }
+        let (frames, bytes) = (tally.frames, tally.bytes)
         switch slot {
         case .frontendReceived:
             frontendReceivedFrames.add(frames, ordering: .relaxed)

@@ -1,8 +1,9 @@
 import Foundation
+import Synchronization
 import Testing
 import ZMTP
 import ZMTPTestSupport
-import ZMTPProxy
+@testable import ZMTPProxy
 
 @Suite("Proxy", .serialized, .timeLimit(.minutes(1)))
 struct ProxyTests {
@@ -21,12 +22,12 @@ struct ProxyTests {
         let backend: String
         let done = DispatchSemaphore(value: 0)
 
-        init(_ context: Context, capture: Socket? = nil) throws {
+        init(_ context: Context, capture: Socket? = nil, ioThreadRounds: Int = 16) throws {
             xsub = try context.socket(.xsub, options: ProxyTests.options())
             xpub = try context.socket(.xpub, options: ProxyTests.options { $0.xpubVerboser = true; $0.xpubNoDrop = true })
             backend = try xpub.bind("tcp://127.0.0.1:*")
             frontend = try xsub.bind("tcp://127.0.0.1:*")
-            proxy = Proxy(frontend: xsub, backend: xpub, capture: capture)
+            proxy = Proxy(frontend: xsub, backend: xpub, capture: capture, ioThreadRounds: ioThreadRounds)
             let (proxy, done) = (self.proxy, self.done)
             Thread.detachNewThread {
                 try? proxy.run()
@@ -121,5 +122,72 @@ struct ProxyTests {
         }
         #expect(broker.xpub.droppedMessages == 0)
         #expect(broker.stop())
+    }
+
+    @Test("two I/O threads, three publishers, a stream long enough to be handed to run()'s thread: all of it arrives, in order per publisher", arguments: [1, 16])
+    func streams(ioThreadRounds: Int) throws {
+        let context = try Context(ioThreads: 2)
+        defer { context.shutdown() }
+        let broker = try Broker(context, ioThreadRounds: ioThreadRounds)
+        let subscriber = try context.socket(.sub, options: Self.options())
+        try subscriber.subscribe([])
+        try subscriber.connect(broker.backend)
+        let perPublisher = 20_000
+        var publishers: [Socket] = []
+        for _ in 0..<3 {
+            let publisher = try context.socket(.xpub, options: Self.options { $0.xpubNoDrop = true })
+            try publisher.connect(broker.frontend)
+            #expect(try publisher.receive() == Message(single: [1]))
+            publishers.append(publisher)
+        }
+        let senders = publishers.enumerated().map { id, publisher in
+            Thread {
+                for index in 0..<perPublisher {
+                    try? publisher.send(Message(single: [UInt8(id)] + withUnsafeBytes(of: UInt32(index).bigEndian, Array.init)))
+                }
+            }
+        }
+        for sender in senders { sender.start() }
+        var next = [Int](repeating: 0, count: publishers.count)
+        for _ in 0..<(perPublisher * publishers.count) {
+            let frame = try subscriber.receive().frames[0]
+            let id = Int(frame[0])
+            let index = frame[1...].reduce(0) { $0 << 8 | Int($1) }
+            #expect(index == next[id], "publisher \(id): message \(next[id]) expected, \(index) came")
+            if index != next[id] { break }
+            next[id] += 1
+        }
+        #expect(next == [Int](repeating: perPublisher, count: publishers.count))
+        let statistics = broker.proxy.statistics
+        #expect(statistics.frontendMessagesReceived == UInt64(perPublisher * publishers.count))
+        #expect(statistics.backendMessagesSent == statistics.frontendMessagesReceived)
+        if ioThreadRounds == 1 {
+            #expect(broker.proxy.handOffs > 0, "with one round per I/O thread, run()'s thread must have taken over")
+        }
+        #expect(broker.stop())
+    }
+
+    @Test("TERMINATE in the middle of a stream: run() returns at once")
+    func terminateWhileStreaming() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let broker = try Broker(context)
+        let subscriber = try context.socket(.sub, options: Self.options())
+        try subscriber.subscribe([])
+        try subscriber.connect(broker.backend)
+        let publisher = try context.socket(.xpub, options: Self.options { $0.xpubNoDrop = true; $0.sendTimeout = .milliseconds(200) })
+        try publisher.connect(broker.frontend)
+        #expect(try publisher.receive() == Message(single: [1]))
+        let stop = Atomic<Bool>(false)
+        let sender = Thread {
+            while !stop.load(ordering: .relaxed) { _ = try? publisher.send(Message(single: [1, 2, 3])) }
+        }
+        sender.start()
+        _ = try subscriber.receive()
+        #expect(broker.stop(), "run() returned within 5 s")
+        stop.store(true, ordering: .relaxed)
+        let frozen = broker.proxy.statistics
+        usleep(100_000)
+        #expect(broker.proxy.statistics == frozen, "nothing is forwarded after TERMINATE")
     }
 }
