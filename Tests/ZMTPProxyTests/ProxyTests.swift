@@ -190,4 +190,69 @@ struct ProxyTests {
         usleep(100_000)
         #expect(broker.proxy.statistics == frozen, "nothing is forwarded after TERMINATE")
     }
+
+    @Test("nodes come and go under load: the steady subscriber gets every message of the steady publisher in order, nothing is dropped, and newcomers are served after")
+    func churnUnderLoad() throws {
+        let context = try Context(ioThreads: 2)
+        defer { context.shutdown() }
+        let broker = try Broker(context)
+        let steady = try context.socket(.sub, options: Self.options())
+        try steady.subscribe(Self.bytes("data."))
+        try steady.connect(broker.backend)
+        let publisher = try context.socket(.xpub, options: Self.options { $0.xpubNoDrop = true; $0.sendTimeout = .seconds(20) })
+        try publisher.connect(broker.frontend)
+        #expect(try publisher.receive() == Message(single: [1] + Self.bytes("data.")))
+
+        let total = 30_000
+        let sent = Atomic<Int>(0)
+        let sender = Thread {
+            for index in 0..<total {
+                guard (try? publisher.send(Message(Self.bytes("data."), withUnsafeBytes(of: UInt32(index).bigEndian, Array.init)))) != nil else { return }
+                sent.add(1, ordering: .relaxed)
+            }
+        }
+        // Subscribers that join and leave (some reading, some never reading: a no-drop broker waits
+        // for those, then goes on when they leave), and publishers that join, send and leave.
+        let churned = DispatchSemaphore(value: 0)
+        let churn = Thread {
+            defer { churned.signal() }
+            for round in 0..<20 {
+                if let subscriber = try? context.socket(.sub, options: Self.options { $0.receiveTimeout = .milliseconds(50) }) {
+                    try? subscriber.subscribe(Self.bytes(round.isMultiple(of: 2) ? "data." : "other."))
+                    try? subscriber.connect(broker.backend)
+                    usleep(10_000)
+                    if round.isMultiple(of: 3) { _ = try? subscriber.receive() }
+                    subscriber.close()
+                }
+                if let other = try? context.socket(.xpub, options: Self.options { $0.sendTimeout = .milliseconds(100) }) {
+                    try? other.connect(broker.frontend)
+                    usleep(5_000)
+                    for _ in 0..<10 { _ = try? other.trySend(Message(Self.bytes("other."), [UInt8(round)])) }
+                    other.close()
+                }
+            }
+        }
+        sender.start()
+        churn.start()
+        for index in 0..<total {
+            let message = try steady.receive()
+            let expected = Message(Self.bytes("data."), withUnsafeBytes(of: UInt32(index).bigEndian, Array.init))
+            #expect(message == expected, "message \(index) of \(total), in order")
+            if message != expected { break }
+        }
+        #expect(churned.wait(timeout: .now() + 20) == .success)
+        #expect(sent.load(ordering: .relaxed) == total)
+        #expect(broker.xpub.droppedMessages == 0)
+
+        // The survivors are not wedged: a newcomer pair talks through the broker.
+        let newcomer = try context.socket(.sub, options: Self.options())
+        try newcomer.subscribe(Self.bytes("late."))
+        try newcomer.connect(broker.backend)
+        let latePublisher = try context.socket(.xpub, options: Self.options())
+        try latePublisher.connect(broker.frontend)
+        while try latePublisher.receive() != Message(single: [1] + Self.bytes("late.")) {}
+        try latePublisher.send(Message(single: Self.bytes("late.hello")))
+        #expect(try newcomer.receive() == Message(single: Self.bytes("late.hello")))
+        #expect(broker.stop())
+    }
 }
