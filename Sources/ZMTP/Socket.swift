@@ -86,7 +86,6 @@ public final class Socket: @unchecked Sendable {
     /// Peers' subscriptions (PUB, XPUB), by pipe.
     @exclusivity(unchecked) private var peerSubscriptions = SubscriptionTrie<PipeKey>(mode: .set)
     /// The peers a no-drop publish matched (lock held; emptied after each send, capacity kept).
-    @exclusivity(unchecked) private var matchScratch: [Pipe] = []
     @exclusivity(unchecked) private var subscriptionCounts: [ObjectIdentifier: Int] = [:]
     /// Our own subscriptions (SUB, XSUB), counted: each subscribe needs its unsubscribe.
     @exclusivity(unchecked) private var ownSubscriptions = SubscriptionTrie<Int>(mode: .counting)
@@ -368,16 +367,15 @@ public final class Socket: @unchecked Sendable {
             }
             return true
         }
-        // All or nothing: a full subscriber blocks the send before any subscriber gets it. One walk;
-        // the matches wait in a reused array.
-        defer { matchScratch.removeAll(keepingCapacity: true) }
+        // All or nothing: a full subscriber blocks the send before any subscriber gets it. Two walks
+        // (one to check, one to queue) cost less than collecting the matches: a walk is a few ns, and
+        // an array of pipes costs a retain, a release and a uniqueness check per match.
         var blocked = false
         peerSubscriptions.forEachMatch(topic) { key in
             if !key.pipe.canSend { blocked = true }
-            matchScratch.append(key.pipe)
         }
         if blocked { return false }
-        for pipe in matchScratch { pipe.enqueue(message) }
+        peerSubscriptions.forEachMatch(topic) { key in key.pipe.enqueue(message) }
         return true
     }
 
