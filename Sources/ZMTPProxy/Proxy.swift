@@ -18,7 +18,8 @@ import ZMTPEngine
 ///   source until there is room, as libzmq's proxy blocks in `zmq_msg_send`. The other direction
 ///   keeps flowing.
 /// - A capture socket, if given, gets a copy of every message forwarded in either direction; it
-///   never slows the proxy down (a full capture socket misses messages).
+///   never slows the proxy down (a full capture socket misses messages). A `tap` closure sees the
+///   same messages in process (for logging what passes, as `zmtp proxy --debug subscriptions` does).
 /// - Steering from any thread: ``pause()``, ``resume()``, ``terminate()`` and ``statistics``
 ///   (PAUSE, RESUME, TERMINATE and STATISTICS of libzmq's control socket).
 ///
@@ -28,6 +29,7 @@ public final class Proxy: Sendable {
     public let frontend: Socket
     public let backend: Socket
     public let capture: Socket?
+    private let tap: (@Sendable (Message, ProxyDirection) -> Void)?
 
     private let counters = Counters()
     /// What only the thread forwarding right now touches; holding this lock is what makes a thread
@@ -63,14 +65,27 @@ public final class Proxy: Sendable {
     /// endless stream cannot keep it from its other connections.
     let ioThreadRounds: Int
 
-    public convenience init(frontend: Socket, backend: Socket, capture: Socket? = nil) {
-        self.init(frontend: frontend, backend: backend, capture: capture, ioThreadRounds: 16)
+    /// - Parameters:
+    ///   - frontend: the socket whose messages go out on `backend` (an XSUB facing publishers).
+    ///   - backend: the socket whose messages go out on `frontend` (an XPUB facing subscribers).
+    ///   - capture: gets a copy of every forwarded message, when it has room.
+    ///   - tap: called with every forwarded message and its direction, on the forwarding thread
+    ///     (often an I/O thread): keep it short and never block in it.
+    public convenience init(
+        frontend: Socket, backend: Socket, capture: Socket? = nil,
+        tap: (@Sendable (Message, ProxyDirection) -> Void)? = nil
+    ) {
+        self.init(frontend: frontend, backend: backend, capture: capture, tap: tap, ioThreadRounds: 16)
     }
 
-    init(frontend: Socket, backend: Socket, capture: Socket?, ioThreadRounds: Int) {
+    init(
+        frontend: Socket, backend: Socket, capture: Socket?, tap: (@Sendable (Message, ProxyDirection) -> Void)? = nil,
+        ioThreadRounds: Int
+    ) {
         self.frontend = frontend
         self.backend = backend
         self.capture = capture
+        self.tap = tap
         self.ioThreadRounds = max(1, ioThreadRounds)
     }
 
@@ -190,7 +205,7 @@ public final class Proxy: Sendable {
         if let message = held {
             guard try destination.trySend(message) else { return false }
             held = nil
-            forwarded(message, &sent)
+            forwarded(message, frontToBack, &sent)
         }
         for _ in 0..<Self.batch {
             guard let message = try source.tryReceive() else { return false }
@@ -199,15 +214,24 @@ public final class Proxy: Sendable {
                 held = message
                 return false
             }
-            forwarded(message, &sent)
+            forwarded(message, frontToBack, &sent)
         }
         return true
     }
 
-    private func forwarded(_ message: Message, _ tally: inout Tally) {
+    private func forwarded(_ message: Message, _ frontToBack: Bool, _ tally: inout Tally) {
         tally.count(message)
         if let capture { _ = try? capture.trySend(message) }
+        tap?(message, frontToBack ? .frontendToBackend : .backendToFrontend)
     }
+}
+
+/// Which way a message crossed a ``Proxy``.
+public enum ProxyDirection: Sendable, Hashable {
+    /// Received on the frontend, sent on the backend (data, for an XSUB/XPUB broker).
+    case frontendToBackend
+    /// Received on the backend, sent on the frontend (subscriptions, for an XSUB/XPUB broker).
+    case backendToFrontend
 }
 
 /// Frames and bytes counted by one forwarding pass.

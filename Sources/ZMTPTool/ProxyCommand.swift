@@ -56,13 +56,13 @@ struct ProxyCommand: ParsableCommand {
     var curveAllow: [String] = []
     @Option(name: .customLong("metrics"), help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics (Zeek's proxy counter names).", valueName: "host:port"))
     var metrics: String?
-    @Option(name: .customLong("debug"), help: ArgumentHelp("Comma-separated: 'events' logs both sockets' monitor events (connections, handshake failures).", valueName: "flags"))
+    @Option(name: .customLong("debug"), help: ArgumentHelp("Comma-separated: 'events' logs both sockets' monitor events (connections, handshake failures); 'subscriptions' logs every subscribe and unsubscribe passed up to the publishers.", valueName: "flags"))
     var debug: String?
 
     func validate() throws {
         if ioThreads < 1 { throw ValidationError("--io-threads must be at least 1") }
         if !curveAllow.isEmpty && curveSecret == nil { throw ValidationError("--curve-allow needs --curve-secret") }
-        let unknown = debugFlags.subtracting(["events"])
+        let unknown = debugFlags.subtracting(["events", "subscriptions"])
         if !unknown.isEmpty { throw ValidationError("unknown --debug flag: \(unknown.sorted().joined(separator: ","))") }
     }
 
@@ -119,7 +119,7 @@ struct ProxyCommand: ParsableCommand {
         } catch let error as SocketError {
             throw ToolError(error.description)
         }
-        let proxy = Proxy(frontend: xsub, backend: xpub)
+        let proxy = Proxy(frontend: xsub, backend: xpub, tap: debugFlags.contains("subscriptions") ? Self.logSubscription : nil)
         if let server = metricsServer {
             let reporters = (ProxyMetrics(proxy: proxy), SocketMetrics(socket: xpub, name: "xpub"), SocketMetrics(socket: xsub, name: "xsub"))
             server.refresh = {
@@ -142,6 +142,23 @@ struct ProxyCommand: ParsableCommand {
                 + "\(statistics.frontendBytesReceived) bytes, sent \(statistics.frontendMessagesSent) / \(statistics.frontendBytesSent); "
                 + "backend (xpub) received \(statistics.backendMessagesReceived) / \(statistics.backendBytesReceived), "
                 + "sent \(statistics.backendMessagesSent) / \(statistics.backendBytesSent)")
+    }
+}
+
+extension ProxyCommand {
+    /// `--debug subscriptions`: one stderr line per subscribe or unsubscribe going up to the
+    /// publishers (what Zeek nodes do when they join and leave).
+    @Sendable static func logSubscription(_ message: Message, _ direction: ProxyDirection) {
+        guard direction == .backendToFrontend, let first = message.frames.first, let flag = first.first, flag <= 1 else { return }
+        ToolOutput.standardError("zmtp proxy: \(flag == 1 ? "subscribe" : "unsubscribe") \(printableTopic(first.dropFirst()))")
+    }
+
+    /// A topic as text when it is printable UTF-8 (Zeek's are), as hex otherwise.
+    static func printableTopic(_ topic: ArraySlice<UInt8>) -> String {
+        if let text = String(validating: topic, as: UTF8.self), text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) {
+            return "\"\(text)\""
+        }
+        return "0x" + Hex.encode(Array(topic))
     }
 }
 

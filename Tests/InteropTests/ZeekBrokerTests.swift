@@ -95,11 +95,11 @@ struct ZeekBrokerTests {
         }
     }
 
-    @Test("nodes come up through the broker, events reach their topic only, a node's exit is node_down; /metrics counts it")
+    @Test("nodes come up through the broker, events reach their topic only, a node's exit is node_down; /metrics counts it; --debug subscriptions logs joins and leaves")
     func nullCluster() throws {
         let ports = Self.freePorts()
         let metricsPort = ports.1 + 1
-        let broker = try Broker(ports: ports, arguments: ["--metrics", "127.0.0.1:\(metricsPort)"])
+        let broker = try Broker(ports: ports, arguments: ["--metrics", "127.0.0.1:\(metricsPort)", "--debug", "subscriptions"])
         // A person debugging the cluster: `zmtp sub --zeek` through the broker, for worker-1's topic.
         let (sniffer, snifferOutput) = try ToolInteropTests.startWithoutBind([
             "sub", "--connect", broker.xpub, "--subscribe", "zeek.cluster.node.worker-1.", "--zeek", "--count", "1",
@@ -139,6 +139,10 @@ struct ZeekBrokerTests {
         let statistics = broker.stop()
         #expect(broker.process.terminationStatus == 0)
         #expect(statistics.contains("zmtp proxy: stopped; frontend (xsub) received"))
+        // --debug subscriptions: the worker's node topic, subscribed when it joined and cancelled
+        // (by the broker's XPUB, on its disconnect) when it left.
+        #expect(statistics.contains("zmtp proxy: subscribe \"zeek.cluster.node.worker-1.\"\n"), "\(statistics)")
+        #expect(statistics.contains("zmtp proxy: unsubscribe \"zeek.cluster.node.worker-1.\"\n"), "\(statistics)")
     }
 
     @Test("CURVE from Zeek's environment variables: nodes with the client key join, one with another key is refused (0x4000, 400)")
