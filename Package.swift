@@ -10,6 +10,8 @@
 //   ZMTP         sockets (PUSH, PULL, PUB, SUB, XPUB, XSUB), options, routing, monitor, poller
 //   ZMTPProxy    the proxy (zmq_proxy_steerable)
 //   ZMTPMetrics  swift-metrics for proxies and sockets (Zeek's metric names)
+//   ZMTPConformance  `zmtp conform`'s scripted peer and case battery (on ZMTPWire and ZMTPEngine's
+//                raw streams; no sockets)
 //   ZMTPTool     the `zmtp` executable
 // ZMTPFuzzing holds the fuzz harnesses, shared by Fuzz/ (libFuzzer) and the unit tests that replay
 // Fuzz/FailCases/.
@@ -48,6 +50,7 @@ let package = Package(
             dependencies: ["ZMTP", "ZMTPProxy", .product(name: "Metrics", package: "swift-metrics")]),
         .target(name: "ZMTPFuzzing", dependencies: ["ZMTPWire"]),
         .target(name: "ZeekCluster", dependencies: ["ZMTPWire"]),
+        .target(name: "ZMTPConformance", dependencies: ["ZMTPWire", "ZMTPEngine"]),
         .executableTarget(
             name: "ZMTPTool",
             dependencies: [
@@ -56,6 +59,7 @@ let package = Package(
                 "ZMTPProxy",
                 "ZMTPMetrics",
                 "ZeekCluster",
+                "ZMTPConformance",
                 "CSodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

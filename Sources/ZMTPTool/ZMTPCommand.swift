@@ -38,7 +38,7 @@ struct ZMTPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zmtp",
         abstract: "ZeroMQ's wire protocol (ZMTP 3.x) in pure Swift: tools for peers, keys and the wire.",
-        subcommands: [Version.self, Z85Command.self, Keygen.self, Push.self, Pull.self, Pub.self, Sub.self, XPub.self, XSub.self, ProxyCommand.self, ZeekLogger.self, Bench.self]
+        subcommands: [Version.self, Z85Command.self, Keygen.self, Push.self, Pull.self, Pub.self, Sub.self, XPub.self, XSub.self, ProxyCommand.self, ZeekLogger.self, Conform.self, Bench.self]
     )
 
     func run() throws {
