@@ -70,6 +70,7 @@ public final class Socket: @unchecked Sendable {
         self.type = type
         self.options = options
         self.loops = loops
+        peerSubscriptions = SubscriptionTrie<PipeKey>(mode: options.countsRepeatedSubscriptions ? .counting : .set)
     }
 
     // What the type does, decided once (they are read on every send and receive).

@@ -32,6 +32,14 @@ public struct SocketOptions: Sendable {
     /// (``Socket/trySend(_:)`` returns false) instead of dropping the message for that subscriber
     /// (`ZMQ_XPUB_NODROP`).
     public var xpubNoDrop = false
+    /// PUB/XPUB: count a peer's repeated subscriptions to one topic, so that each needs its own CANCEL,
+    /// as RFC 37 says ("Subscriptions SHALL be additive and SHALL NOT be idempotent"). Off by default:
+    /// libzmq's publishers keep a set, and its SUB and XSUB sockets rely on that. They send a SUBSCRIBE
+    /// for every subscribe but a CANCEL only for the last unsubscribe of a topic, so a counting
+    /// publisher would keep sending a libzmq subscriber a topic it dropped. Turn it on only when the
+    /// subscribers follow the RFC's model, a CANCEL for every SUBSCRIBE: swift-zmtp's own SUB and XSUB
+    /// behave as libzmq's (spec-notes/rfc29-pubsub.md).
+    public var countsRepeatedSubscriptions = false
     /// PUB/XPUB: subscriptions one peer may hold; more are ignored (no libzmq equivalent: a bound on
     /// what a subscription flood costs).
     public var maxSubscriptionsPerPeer = 100_000
