@@ -582,7 +582,8 @@ extension ConformanceCase {
         ConformanceCase(
             name: "pipeline.round-robin", level: .must, reference: "RFC 30 §The PUSH Socket Type (round robin)",
             summary: "Two PULL connections to a PUSH that sends: both receive messages (skipped if it sends nothing).",
-            badInput: false, applicability: types([.push], "PUSH peers")
+            badInput: false,
+            applicability: { t in t.mode == .connect ? types([.push], "PUSH peers")(t) : "connect mode only (a peer connects once)" }
         ) { factory throws(ProbeFailure) in
             let first = try connected(factory)
             let second = try connected(factory)

@@ -65,7 +65,12 @@ public struct ConformanceTarget: Sendable {
 /// Why a probe could not go on.
 struct ProbeFailure: Error {
     var observed: String
-    init(_ observed: String) { self.observed = observed }
+    /// The peer under test never connected (listen mode): nothing could be judged.
+    var noConnection = false
+    init(_ observed: String, noConnection: Bool = false) {
+        self.observed = observed
+        self.noConnection = noConnection
+    }
 }
 
 /// What the peer did after we sent something it should react to.
@@ -341,7 +346,7 @@ final class ProbeFactory {
         if let listener {
             let wait = max(target.wait * 3, .seconds(2))
             guard let stream = listener.accept(until: Probe.now() + wait) else {
-                throw ProbeFailure("the peer did not connect within \(wait)")
+                throw ProbeFailure("the peer did not connect within \(wait)", noConnection: true)
             }
             return Probe(stream: stream, target: target)
         }

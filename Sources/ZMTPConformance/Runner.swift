@@ -43,16 +43,25 @@ public struct ConformanceRunner {
     ) throws(EngineError) -> [ConformanceResult] {
         let factory = try ProbeFactory(target: target)
         var results: [ConformanceResult] = []
-        for testCase in cases {
+        // In listen mode the peer must reconnect for every case, and libzmq stops reconnecting after a
+        // protocol error (libzmq-behaviours.md §11): the well-formed cases go first.
+        let ordered = target.mode == .listen ? cases.filter { !$0.badInput } + cases.filter(\.badInput) : cases
+        var peerGone: String?
+        for testCase in ordered {
             var result = ConformanceResult(
                 name: testCase.name, level: testCase.level, reference: testCase.reference, verdict: .skipped, observed: "")
             if let reason = testCase.applicability(target) {
                 result.observed = "not applicable: \(reason)"
+            } else if let peerGone {
+                result.observed = "the peer stopped connecting after \(peerGone)"
             } else {
                 do throws(ProbeFailure) {
                     let outcome = try testCase.body(factory)
                     result.verdict = outcome.verdict
                     result.observed = outcome.observed
+                } catch where error.noConnection {
+                    result.observed = error.observed
+                    peerGone = results.last { $0.verdict != .skipped }?.name ?? "the start"
                 } catch {
                     result.verdict = .fail
                     result.observed = error.observed
