@@ -52,6 +52,8 @@ struct SocketFlags: ParsableArguments {
     var heartbeatTTL = 0
     @Option(name: .customLong("heartbeat-timeout"), help: ArgumentHelp("Close when a PING gets no traffic back within MS milliseconds, 0 = the interval (ZMQ_HEARTBEAT_TIMEOUT).", valueName: "ms"))
     var heartbeatTimeout = 0
+    @Flag(name: .customLong("count-subscriptions"), help: "PUB/XPUB: each SUBSCRIBE needs its own CANCEL (RFC 37); by default repeats collapse, as libzmq's subscribers expect.")
+    var countSubscriptions = false
     @Flag(name: .customLong("events"), help: "Print the socket's monitor events on stderr, one per line: 'zmtp: event NAME value=V endpoint=E' (libzmq's names and values).")
     var events = false
 
@@ -87,6 +89,7 @@ struct SocketFlags: ParsableArguments {
         options.heartbeatTTL = heartbeatTTL > 0 ? .milliseconds(heartbeatTTL) : nil
         options.heartbeatTimeout = heartbeatTimeout > 0 ? .milliseconds(heartbeatTimeout) : nil
         options.maxMessageSize = maxMessageSize < 0 ? nil : maxMessageSize
+        options.countsRepeatedSubscriptions = countSubscriptions
         do {
             if curveServer, let secret = curveSecret {
                 options.curve = .server(CurveKeyPair(secretKey: try CurveSecretKey(z85: secret)))
