@@ -25,8 +25,9 @@ struct ConformanceTests {
         var deviations: Set<String> { Set(verdicts.filter { $0.value == "DEVIATION" }.keys) }
     }
 
-    /// Runs `zmtp conform --json` with `arguments` and parses its lines.
-    static func conform(_ arguments: [String]) throws -> Report {
+    /// Runs `zmtp conform --json` with `arguments` and parses its lines. A run takes tens of seconds, so
+    /// the waiting happens on a thread of its own, not on one of the few threads every test shares.
+    static func conform(_ arguments: [String]) async throws -> Report {
         let process = Process()
         process.executableURL = ToolInteropTests.tool
         process.arguments = ["conform"] + arguments + ["--wait", "300", "--json"]
@@ -34,9 +35,14 @@ struct ConformanceTests {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        var report = Report(status: process.terminationStatus)
+        let (text, status) = await withCheckedContinuation { (continuation: CheckedContinuation<(String, Int32), Never>) in
+            Thread.detachNewThread {
+                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                continuation.resume(returning: (text, process.terminationStatus))
+            }
+        }
+        var report = Report(status: status)
         for line in text.split(separator: "\n") {
             guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                 let name = object["case"] as? String, let verdict = object["verdict"] as? String
@@ -61,11 +67,11 @@ struct ConformanceTests {
     ]
 
     @Test("libzmq targets (NULL): its documented departures show up as deviations, the PING without TTL as a failure", arguments: ["PUB", "XPUB", "SUB", "XSUB", "PUSH", "PULL"])
-    func libzmq(type: String) throws {
+    func libzmq(type: String) async throws {
         let target = try PythonPeer([type], script: "conform_target.py")
         defer { target.closeInput() }
         let port = try target.boundPort()
-        let report = try Self.conform(["tcp://127.0.0.1:\(port)", "--socket-type", type])
+        let report = try await Self.conform(["tcp://127.0.0.1:\(port)", "--socket-type", type])
         #expect(report.notSurvived.isEmpty, "libzmq survives every bad input: \(report.notSurvived)")
         #expect(report.verdict("handshake.ready") == "PASS")
         #expect(report.verdict("heartbeat.ping-pong") == "PASS")
@@ -96,12 +102,12 @@ struct ConformanceTests {
     }
 
     @Test("a libzmq CURVE server (PUB): data in message frames and as-server 0 are deviations; bad boxes, replays and bad HELLOs are refused")
-    func libzmqCurve() throws {
+    func libzmqCurve() async throws {
         let server = CurveKeyPair.generate()
         let target = try PythonPeer(["PUB", server.secretKey.z85], script: "conform_target.py")
         defer { target.closeInput() }
         let port = try target.boundPort()
-        let report = try Self.conform(["tcp://127.0.0.1:\(port)", "--socket-type", "PUB", "--curve-serverkey=\(server.publicKey.z85)"])
+        let report = try await Self.conform(["tcp://127.0.0.1:\(port)", "--socket-type", "PUB", "--curve-serverkey=\(server.publicKey.z85)"])
         #expect(report.notSurvived.isEmpty)
         for name in ["handshake.ready", "curve.corrupt-box", "curve.replayed-message", "curve.hello-corrupt", "curve.hello-short", "pubsub.filtering"] {
             #expect(report.verdict(name) == "PASS", "\(name): \(report.observed[name] ?? "")")
@@ -159,10 +165,10 @@ struct ConformanceTests {
     }
 
     @Test("swift-zmtp's sockets (NULL, publishers counting repeated subscriptions) pass every case that applies: no failure, no deviation", arguments: [SocketType.pub, .xpub, .sub, .xsub, .push, .pull])
-    func swift(type: SocketType) throws {
+    func swift(type: SocketType) async throws {
         let target = try SwiftTarget(type)
         defer { target.finish() }
-        let report = try Self.conform([target.endpoint, "--socket-type", type.rawValue])
+        let report = try await Self.conform([target.endpoint, "--socket-type", type.rawValue])
         #expect(report.status == 0)
         #expect(report.failures.isEmpty, "\(report.failures)")
         #expect(report.deviations.isEmpty, "\(report.deviations.sorted())")
@@ -177,11 +183,11 @@ struct ConformanceTests {
     }
 
     @Test("a swift-zmtp CURVE server (PUB): every MUST case passes; data in message frames is our one deviation (for libzmq's sake)")
-    func swiftCurve() throws {
+    func swiftCurve() async throws {
         let server = CurveKeyPair.generate()
         let target = try SwiftTarget(.pub, curve: server)
         defer { target.finish() }
-        let report = try Self.conform([target.endpoint, "--socket-type", "PUB", "--curve-serverkey=\(server.publicKey.z85)"])
+        let report = try await Self.conform([target.endpoint, "--socket-type", "PUB", "--curve-serverkey=\(server.publicKey.z85)"])
         #expect(report.status == 0)
         #expect(report.failures.isEmpty, "\(report.failures)")
         #expect(report.notSurvived.isEmpty)
@@ -192,10 +198,10 @@ struct ConformanceTests {
     }
 
     @Test("a swift-zmtp publisher with libzmq's default (repeated subscriptions collapse) fails exactly that MUST case")
-    func swiftLibzmqCounting() throws {
+    func swiftLibzmqCounting() async throws {
         let target = try SwiftTarget(.xpub, countsRepeatedSubscriptions: false)
         defer { target.finish() }
-        let report = try Self.conform([target.endpoint, "--socket-type", "XPUB", "--case", "pubsub.*"])
+        let report = try await Self.conform([target.endpoint, "--socket-type", "XPUB", "--case", "pubsub.*"])
         #expect(report.verdicts.count == 6)
         #expect(report.verdict("pubsub.subscriptions-add-up") == "FAIL")
         #expect(report.failures.count == 1)
