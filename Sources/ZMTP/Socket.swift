@@ -652,6 +652,9 @@ public final class Socket: @unchecked Sendable {
         for signal in signals { signal.socketChanged() }
     }
 
+    /// Whether ``close()`` has been called.
+    public var isClosed: Bool { lock.withLock { closed } }
+
     /// Calls `handler` each time what the socket can do may have changed: a message arrived, a peer
     /// made room, a subscription notification is waiting, a peer came or went, or the socket closed.
     ///

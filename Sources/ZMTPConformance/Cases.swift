@@ -58,7 +58,7 @@ private func types(_ allowed: Set<SocketType>, _ what: String) -> @Sendable (Con
     { allowed.contains($0.socketType) ? nil : "\(what) only" }
 }
 private let curveClient: @Sendable (ConformanceTarget) -> String? = {
-    $0.mode == .connect && $0.curveServerKey != nil ? nil : "CURVE servers only (give --curve-server-key)"
+    $0.mode == .connect && $0.curveServerKey != nil ? nil : "CURVE servers only (give --curve-serverkey)"
 }
 
 // MARK: - Helpers shared by the cases
@@ -239,6 +239,13 @@ extension ConformanceCase {
             try higherVersion(factory, major: 4, minor: 0)
         },
         ConformanceCase(
+            name: "version.zmtp-2.0", level: .must, reference: "RFC 37 §Backwards Interoperability, §Security Considerations",
+            summary: "We greet as ZMTP 2.0. With NULL the peer may downgrade or else MUST close; with any other mechanism it MUST close: a 2.0 peer can only ask for NULL, and answering it would be a downgrade.",
+            badInput: true, applicability: always
+        ) { factory throws(ProbeFailure) in
+            try zmtp20(factory)
+        },
+        ConformanceCase(
             name: "version.zmtp-3.0", level: .info, reference: "RFC 37 §Version Negotiation (a peer MAY downgrade)",
             summary: "We greet as ZMTP 3.0: the peer may downgrade (READY follows) or, if it cannot, MUST close.",
             badInput: false, applicability: nullOnly
@@ -252,6 +259,44 @@ extension ConformanceCase {
             return .fail("no READY and no close: hung")
         },
     ]
+
+    /// ZMTP 2.0's socket type octets (RFC 15, as libzmq numbers them).
+    static func zmtp20TypeOctet(_ type: SocketType) -> UInt8 {
+        switch type {
+        case .pair: return 0
+        case .pub: return 1
+        case .sub: return 2
+        case .req: return 3
+        case .rep: return 4
+        case .dealer: return 5
+        case .router: return 6
+        case .pull: return 7
+        case .push: return 8
+        case .xpub: return 9
+        case .xsub: return 10
+        }
+    }
+
+    static func zmtp20(_ factory: ProbeFactory) throws(ProbeFailure) -> Outcome {
+        let probe = try factory.open()
+        // Signature (the padding's last bit says "2.0 or later"), revision 1, socket type, empty identity.
+        probe.send([0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 0x01, zmtp20TypeOctet(factory.target.counterpart), 0x00, 0x00])
+        let reaction = probe.reaction(within: factory.target.wait * 2)
+        // A 3.x peer goes on with its minor version and an upper-case mechanism name (octet 12 on); one
+        // that downgrades answers ZMTP 2.0's way: a socket type octet, then an identity frame whose
+        // flags octet is 0x00 or 0x01.
+        let received = probe.received
+        let downgraded = received.count >= 13 && !(0x41...0x5A).contains(received[12])
+        if factory.target.usesCurve {
+            if downgraded { return .fail("answered as ZMTP 2.0 on a CURVE connection (a downgrade)") }
+            if case .closed = reaction { return .pass("refused: \(reaction.description)") }
+            return .fail("a ZMTP 2.0 greeting on a CURVE connection was left open")
+        }
+        if downgraded { return .pass("downgraded: answered with ZMTP 2.0's socket type \(received[11]) and an identity (\(hex(received.prefix(16))))") }
+        let sent = "after \(received.count) octets (\(hex(received.prefix(16)))\(received.count > 16 ? "…" : ""))"
+        if reaction == .open { return .fail("neither downgraded nor closed: connection left open \(sent)") }
+        return .pass("does not downgrade: \(reaction.description) \(sent)")
+    }
 
     static func higherVersion(_ factory: ProbeFactory, major: UInt8, minor: UInt8) throws(ProbeFailure) -> Outcome {
         let probe = try factory.open()
@@ -429,6 +474,7 @@ extension ConformanceCase {
             badInput: false, applicability: always
         ) { factory throws(ProbeFailure) in
             let probe = try connected(factory)
+            if probe.connection?.peer?.version == .zmtp30 { return .skip("a ZMTP 3.0 peer has no PING") }
             return probe.answersPing(within: factory.target.wait) ? .pass("PONG with our context") : .fail("no PONG within \(factory.target.wait)")
         },
         ConformanceCase(
@@ -588,7 +634,9 @@ extension ConformanceCase {
             let first = try connected(factory)
             let second = try connected(factory)
             let deadline = Probe.now() + factory.target.wait * 3
-            while Probe.now() < deadline && (first.messages.isEmpty || second.messages.isEmpty) {
+            while Probe.now() < deadline && (first.messages.isEmpty || second.messages.isEmpty)
+                && !(first.closedByPeer && second.closedByPeer)
+            {
                 first.pump(until: Probe.now() + .milliseconds(50))
                 second.pump(until: Probe.now() + .milliseconds(50))
             }
@@ -684,7 +732,7 @@ extension ConformanceCase {
         var bytes = machine.takeOutbound()
         // What follows our greeting's first 11 octets: the other 53, then HELLO.
         let rest = 53
-        guard bytes.count > rest + 100 else { return .skip("no HELLO produced") }
+        guard bytes.count >= rest + 102 else { return .skip("no HELLO produced") }
         var hello = Array(bytes[rest...])
         edit(&hello)
         bytes = Array(bytes[0..<rest]) + hello

@@ -94,8 +94,17 @@ enum Reaction: Equatable {
 final class Probe {
     let stream: RawStream
     let target: ConformanceTarget
-    /// Everything received, in order (frames after the 64-octet greeting are decoded from it).
+    /// What was received, in order, up to ``keptLimit`` octets (a peer that sends more is flooding; the
+    /// rest is counted in ``discarded`` and not kept).
     private(set) var received: [UInt8] = []
+    /// Octets received past ``keptLimit``.
+    private(set) var discarded = 0
+    /// The frames after the 64-octet greeting, undecrypted, decoded as they arrive (at most
+    /// ``frameLimit``).
+    private(set) var rawFrames: [Frame] = []
+    private var rawDecoder = FrameDecoder(maxMessageSize: Probe.keptLimit)
+    private var rawDecoded = Probe.greetingLength
+    private var rawDecodingFailed = false
     private(set) var closedByPeer = false
     /// The state machine, once ``handshake()`` started it.
     private(set) var connection: Connection?
@@ -112,6 +121,10 @@ final class Probe {
     static func now() -> MonotonicInstant { EventLoop.now() }
     /// A ZMTP 3 greeting's size (RFC 23/37).
     static let greetingLength = 64
+    /// Octets kept per connection; what a case needs to see is far smaller.
+    static let keptLimit = 1 << 20
+    /// Frames and events kept per connection.
+    static let frameLimit = 10_000
 
     // MARK: - Raw octets
 
@@ -126,9 +139,14 @@ final class Probe {
         while !closedByPeer && Self.now() < deadline && !done(fresh) {
             switch stream.read(until: deadline) {
             case .data(let bytes):
-                fresh += bytes
-                received += bytes
-                if connection != nil { feed(bytes) }
+                let room = max(0, Self.keptLimit - received.count)
+                if bytes.count > room { discarded += bytes.count - room }
+                let kept = room >= bytes.count ? bytes : Array(bytes.prefix(room))
+                guard !kept.isEmpty else { continue }
+                fresh += kept
+                received += kept
+                decodeRawFrames()
+                if connection != nil { feed(kept) }
             case .closed:
                 closedByPeer = true
             case .timedOut:
@@ -153,16 +171,19 @@ final class Probe {
         return .closed(milliseconds: elapsed, error: peerErrorReason)
     }
 
-    /// The frames the peer sent after its 64-octet greeting, undecrypted (as far as they decode).
-    var rawFrames: [Frame] {
-        guard received.count > Probe.greetingLength else { return [] }
-        var decoder = FrameDecoder()
-        var frames: [Frame] = []
-        Array(received[Probe.greetingLength...]).withUnsafeBytes { raw in
+    /// Decodes the frames that arrived since the last call (each octet once).
+    private func decodeRawFrames() {
+        guard !rawDecodingFailed, received.count > rawDecoded else { return }
+        let consumed = received[rawDecoded...].withUnsafeBytes { raw -> Int in
             var input = raw
-            while let frame = try? decoder.next(from: &input) { frames.append(frame) }
+            do throws(ZMTPError) {
+                while rawFrames.count < Self.frameLimit, let frame = try rawDecoder.next(from: &input) { rawFrames.append(frame) }
+            } catch {
+                rawDecodingFailed = true  // not ZMTP framing (an older protocol, garbage): stop looking
+            }
+            return raw.count - input.count
         }
-        return frames
+        rawDecoded += consumed
     }
 
     /// The reason of an ERROR command the peer sent in the clear, if any.
@@ -180,7 +201,8 @@ final class Probe {
     @discardableResult
     func handshake(socketType: SocketType? = nil) throws(ProbeFailure) -> PeerInfo {
         let configuration = ConnectionConfiguration(
-            socketType: socketType ?? target.counterpart, handshakeTimeout: nil, peerAddress: "conform")
+            socketType: socketType ?? target.counterpart, maxMessageSize: Self.keptLimit, handshakeTimeout: nil,
+            peerAddress: "conform")
         let mechanism: any SecurityMechanism
         if target.mode == .connect, let serverKey = target.curveServerKey {
             mechanism = CurveClientMechanism(serverPublicKey: serverKey, keyPair: target.curveKeyPair ?? CurveKeyPair.generate())
@@ -264,16 +286,18 @@ final class Probe {
     }
 
     private func feed(_ bytes: [UInt8]) {
-        guard var machine = connection, connectionError == nil else { return }
+        guard connection != nil, connectionError == nil else { return }
         unconsumed += bytes
         do throws(ZMTPError) {
-            let consumed = try machine.receive(unconsumed, now: Self.now())
+            // Changed in place (optional chaining), not through a copy that would duplicate its buffers.
+            let consumed = try connection?.receive(unconsumed, now: Self.now()) ?? 0
             unconsumed.removeFirst(consumed)
-            while let event = machine.nextEvent() { events.append(event) }
+            while let event = connection?.nextEvent() {
+                if events.count < Self.frameLimit { events.append(event) }
+            }
         } catch {
             connectionError = "\(error)"
         }
-        connection = machine
     }
 
     // MARK: - Building octets by hand
@@ -293,9 +317,9 @@ final class Probe {
 
     /// A frame with the flags and body given (short or long size as the flags say).
     static func frame(flags: UInt8, body: [UInt8], longSize: UInt64? = nil) -> [UInt8] {
-        if flags & 0x02 != 0 {
+        if flags & 0x02 != 0 || body.count > 255 {
             let size = longSize ?? UInt64(body.count)
-            return [flags] + withUnsafeBytes(of: size.bigEndian, Array.init) + body
+            return [flags | 0x02] + withUnsafeBytes(of: size.bigEndian, Array.init) + body
         }
         return [flags, UInt8(body.count)] + body
     }
@@ -308,7 +332,7 @@ final class Probe {
 
     /// A command frame with a raw body: name length, name, data.
     static func frame(commandNamed name: String, data: [UInt8]) -> [UInt8] {
-        let nameBytes = Array(name.utf8)
+        let nameBytes = Array(name.utf8.prefix(255))
         return frame(flags: 0x04, body: [UInt8(nameBytes.count)] + nameBytes + data)
     }
 
@@ -316,8 +340,9 @@ final class Probe {
     static func ready(properties: [(String, [UInt8])]) -> [UInt8] {
         var data: [UInt8] = []
         for (name, value) in properties {
-            data.append(UInt8(name.utf8.count))
-            data += Array(name.utf8)
+            let nameBytes = Array(name.utf8.prefix(255))
+            data.append(UInt8(nameBytes.count))
+            data += nameBytes
             data += withUnsafeBytes(of: UInt32(value.count).bigEndian, Array.init)
             data += value
         }

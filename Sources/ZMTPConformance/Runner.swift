@@ -47,6 +47,7 @@ public struct ConformanceRunner {
         // protocol error (libzmq-behaviours.md §11): the well-formed cases go first.
         let ordered = target.mode == .listen ? cases.filter { !$0.badInput } + cases.filter(\.badInput) : cases
         var peerGone: String?
+        var everConnected = false
         for testCase in ordered {
             var result = ConformanceResult(
                 name: testCase.name, level: testCase.level, reference: testCase.reference, verdict: .skipped, observed: "")
@@ -59,12 +60,24 @@ public struct ConformanceRunner {
                     let outcome = try testCase.body(factory)
                     result.verdict = outcome.verdict
                     result.observed = outcome.observed
+                    everConnected = true
                 } catch where error.noConnection {
                     result.observed = error.observed
-                    peerGone = results.last { $0.verdict != .skipped }?.name ?? "the start"
+                    if everConnected {
+                        // libzmq stops reconnecting after a protocol error (behaviours §11): policy, not
+                        // a crash we could tell apart from it.
+                        peerGone = results.last { $0.verdict != .skipped }?.name ?? "the start"
+                    } else {
+                        // Nothing was ever tested: that must not pass.
+                        result.verdict = .fail
+                        result.survived = false
+                        result.observed = "the peer never connected (\(error.observed))"
+                        peerGone = "never connecting"
+                    }
                 } catch {
                     result.verdict = .fail
                     result.observed = error.observed
+                    everConnected = true
                 }
                 if testCase.badInput && target.mode == .connect {
                     result.survived = survives(factory)

@@ -115,8 +115,9 @@ public final class RawStream {
         while true {
             let now = EventLoop.now()
             let remaining = deadline.nanoseconds > now.nanoseconds ? deadline.nanoseconds - now.nanoseconds : 0
+            let milliseconds = remaining / 1_000_000 + (remaining % 1_000_000 == 0 ? 0 : 1)  // no overflow near UInt64.max
             var entry = pollfd(fd: fd, events: events, revents: 0)
-            let status = Glibc.poll(&entry, 1, Int32(clamping: (remaining + 999_999) / 1_000_000))
+            let status = Glibc.poll(&entry, 1, Int32(clamping: milliseconds))
             if status > 0 { return true }
             if status == 0 {
                 if EventLoop.now() >= deadline { return false }
@@ -134,46 +135,63 @@ public final class RawListener {
     private let descriptor: FileDescriptor
     /// The bound endpoint (a `*` port resolved).
     public let endpoint: Endpoint
+    /// The socket file we created (ipc), removed when the listener goes.
+    private let socketPath: String?
 
-    /// Binds and listens on `endpoint` (tcp or ipc; an existing ipc socket file is replaced).
+    /// Binds and listens on `endpoint` (tcp, on the first of its addresses that binds; ipc, replacing a
+    /// stale socket file).
     public init(_ endpoint: Endpoint) throws(EngineError) {
-        let address: SocketAddress
+        let addresses: [SocketAddress]
         switch endpoint {
         case .tcp(let host, let port):
-            guard let first = try SocketAddress.resolve(host: host, port: port, ipv6: true, passive: true).first else {
-                throw EngineError("cannot resolve \(endpoint)")
-            }
-            address = first
+            addresses = try SocketAddress.resolve(host: host, port: port, ipv6: true, passive: true)
+            socketPath = nil
         case .ipc(let path):
             unlink(path)
-            address = SocketAddress.unix(path: path)
+            addresses = [SocketAddress.unix(path: path)]
+            socketPath = path
         }
-        do throws(SystemError) {
-            let fd = FileDescriptor(try Syscall.socket(domain: address.family, type: Int32(SOCK_STREAM.rawValue)))
-            if address.family != AF_UNIX { try Syscall.setOption(fd.raw, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1) }
-            if address.withSockaddr({ bind(fd.raw, $0, $1) }) != 0 { throw SystemError("bind", errno: errno) }
-            if listen(fd.raw, 16) != 0 { throw SystemError("listen", errno: errno) }
-            if case .tcp(let host, _) = endpoint, let local = SocketAddress.local(of: fd.raw) {
-                self.endpoint = .tcp(host: host, port: local.port)
-            } else {
-                self.endpoint = endpoint
+        var lastError = EngineError("cannot listen on \(endpoint)")
+        for address in addresses {
+            do throws(SystemError) {
+                let fd = FileDescriptor(try Syscall.socket(domain: address.family, type: Int32(SOCK_STREAM.rawValue)))
+                if address.family != AF_UNIX { try Syscall.setOption(fd.raw, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1) }
+                if address.withSockaddr({ bind(fd.raw, $0, $1) }) != 0 { throw SystemError("bind", errno: errno) }
+                if listen(fd.raw, 16) != 0 { throw SystemError("listen", errno: errno) }
+                if case .tcp(let host, _) = endpoint, let local = SocketAddress.local(of: fd.raw) {
+                    self.endpoint = .tcp(host: host, port: local.port)
+                } else {
+                    self.endpoint = endpoint
+                }
+                descriptor = fd
+                return
+            } catch {
+                lastError = EngineError(error, while: "listening on \(endpoint)")
             }
-            descriptor = fd
-        } catch {
-            throw EngineError(error, while: "listening on \(endpoint)")
         }
+        throw lastError
+    }
+
+    deinit {
+        if let socketPath { unlink(socketPath) }
     }
 
     /// The next connection, or nil if none came before `deadline`.
     public func accept(until deadline: MonotonicInstant) -> RawStream? {
         while true {
             guard (try? RawStream.wait(descriptor.raw, for: Int16(POLLIN), until: deadline)) == true else { return nil }
-            switch try? Syscall.accept(descriptor.raw) {
-            case .processed(let fd)?:
-                return RawStream(FileDescriptor(fd), endpoint: endpoint)
-            case .wouldBlock?:
-                continue
-            case nil:
+            do throws(SystemError) {
+                switch try Syscall.accept(descriptor.raw) {
+                case .processed(let raw):
+                    let fd = FileDescriptor(raw)
+                    if case .tcp = endpoint { try? Syscall.setOption(fd.raw, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1) }
+                    return RawStream(fd, endpoint: endpoint)
+                case .wouldBlock:
+                    continue
+                }
+            } catch {
+                // A connection that went away before we took it: wait for the next one.
+                if error.errno == ECONNABORTED || error.errno == EPROTO { continue }
                 return nil
             }
         }

@@ -94,15 +94,19 @@ public final class Proxy: Sendable {
 
     // MARK: - Steering
 
-    /// Stops forwarding until ``resume()`` (PAUSE). Messages wait in the sockets' queues meanwhile.
+    /// Stops forwarding until ``resume()`` (PAUSE). Messages wait in the sockets' queues meanwhile. A
+    /// forwarding round already under way finishes first (at most ``batch`` messages per direction).
     public func pause() {
         control.withLock { state.paused = true }
     }
 
     /// Forwards again after ``pause()`` (RESUME).
     public func resume() {
-        control.withLock { state.paused = false }
-        changed()
+        let running = control.withLock { () -> Bool in
+            state.paused = false
+            return state.running
+        }
+        if running { changed() }  // before run(), forwarding starts there
     }
 
     /// Makes ``run()`` return (TERMINATE). A message held back for want of room is dropped.
@@ -160,6 +164,13 @@ public final class Proxy: Sendable {
             let ran: Void? = forwarding.withLockIfAvailable { forwarding -> Void in
                 var round = 0
                 while pending.exchange(false, ordering: .sequentiallyConsistent) {
+                    // A closed socket ends the proxy even when nothing would make it throw (paused, or
+                    // a held message waiting for room that never comes).
+                    if frontend.isClosed || backend.isClosed {
+                        control.withLock { state.finished = true }
+                        control.broadcast()
+                        return
+                    }
                     let (paused, stopped) = control.withLock { (state.paused, state.terminated || state.finished) }
                     if paused || stopped { return }
                     if let rounds, round == rounds {

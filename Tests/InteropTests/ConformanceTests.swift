@@ -51,7 +51,7 @@ struct ConformanceTests {
             report.observed[name] = object["observed"] as? String
             if object["survived"] as? Bool == false { report.notSurvived.append(name) }
         }
-        #expect(report.verdicts.count >= (arguments.contains("--case") ? 1 : 40), "every case reported: \(text.prefix(400))")
+        #expect(report.verdicts.count >= (arguments.contains("--case") ? 1 : 41), "every case reported: \(text.prefix(400))")
         return report
     }
 
@@ -75,6 +75,8 @@ struct ConformanceTests {
         #expect(report.notSurvived.isEmpty, "libzmq survives every bad input: \(report.notSurvived)")
         #expect(report.verdict("handshake.ready") == "PASS")
         #expect(report.verdict("heartbeat.ping-pong") == "PASS")
+        // §8: a ZMTP 2.0 peer is downgraded to on NULL sockets.
+        #expect(report.observed["version.zmtp-2.0"]?.hasPrefix("downgraded") == true, "\(report.observed["version.zmtp-2.0"] ?? "")")
         // §7: a PING without TTL is answered with 16 octets of stale memory.
         #expect(report.verdict("heartbeat.ping-without-ttl") == "FAIL")
         #expect(report.observed["heartbeat.ping-without-ttl"]?.contains("never sent") == true)
@@ -109,7 +111,7 @@ struct ConformanceTests {
         let port = try target.boundPort()
         let report = try await Self.conform(["tcp://127.0.0.1:\(port)", "--socket-type", "PUB", "--curve-serverkey=\(server.publicKey.z85)"])
         #expect(report.notSurvived.isEmpty)
-        for name in ["handshake.ready", "curve.corrupt-box", "curve.replayed-message", "curve.hello-corrupt", "curve.hello-short", "pubsub.filtering"] {
+        for name in ["handshake.ready", "version.zmtp-2.0", "curve.corrupt-box", "curve.replayed-message", "curve.hello-corrupt", "curve.hello-short", "pubsub.filtering"] {
             #expect(report.verdict(name) == "PASS", "\(name): \(report.observed[name] ?? "")")
         }
         #expect(report.deviations == ["greeting.unprompted", "greeting.as-server", "curve.message-frame"])

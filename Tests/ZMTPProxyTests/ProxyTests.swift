@@ -255,4 +255,24 @@ struct ProxyTests {
         #expect(try newcomer.receive() == Message(single: Self.bytes("late.hello")))
         #expect(broker.stop())
     }
+
+    @Test("closing the frontend ends run() even while a message is held for a full backend, and while paused")
+    func closeWhileHeldOrPaused() throws {
+        for paused in [false, true] {
+            let context = try Context()
+            defer { context.shutdown() }
+            let broker = try Broker(context)
+            let subscriber = try context.socket(.sub, options: Self.options { $0.receiveHighWaterMark = 5 })
+            try subscriber.subscribe([])
+            try subscriber.connect(broker.backend)
+            let publisher = try context.socket(.xpub, options: Self.options { $0.xpubNoDrop = true; $0.sendTimeout = .milliseconds(100) })
+            try publisher.connect(broker.frontend)
+            #expect(try publisher.receive() == Message(single: [1]))
+            if paused { broker.proxy.pause() }
+            // Nobody reads: every queue fills and the proxy holds a message for the stalled backend.
+            for index in 0..<5_000 { _ = try? publisher.send(Message(single: Array(String(index).utf8))) }
+            broker.xsub.close()
+            #expect(broker.done.wait(timeout: .now() + 5) == .success, "run() returned (paused: \(paused))")
+        }
+    }
 }
