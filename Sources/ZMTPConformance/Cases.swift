@@ -690,6 +690,19 @@ extension ConformanceCase {
             return .fail("a replayed MESSAGE was accepted (connection open)")
         },
         ConformanceCase(
+            name: "curve.vouch-wrong-server", level: .must, reference: "RFC 26 §INITIATE (the vouch names S')",
+            summary: "An INITIATE whose vouch box is valid but names another server key than S': the server SHALL reject it (close, or ERROR) and not answer READY.",
+            badInput: true, applicability: curveClient
+        ) { factory throws(ProbeFailure) in
+            let probe = try factory.open()
+            do throws(ProbeFailure) {
+                try probe.handshake(crypto: VouchTampering())
+            } catch {
+                return .pass("refused: \(error.observed)")
+            }
+            return .fail("completed the handshake (READY) with a vouch for another server key")
+        },
+        ConformanceCase(
             name: "curve.hello-corrupt", level: .must, reference: "RFC 26 §HELLO (the signature box must open)",
             summary: "A HELLO whose signature box fails: the server MUST NOT answer WELCOME; it closes.",
             badInput: true, applicability: curveClient
@@ -749,3 +762,29 @@ extension SocketType {
     /// Whether this type sends data messages (so a peer of it receives them).
     var sendsData: Bool { [.pub, .xpub, .push, .pair, .req, .rep, .dealer, .router, .xsub].contains(self) }
 }
+
+/// Real cryptography, except that the vouch (Box[C',S](C->S'), sealed under the "VOUCH---" nonce
+/// prefix) names a random server key instead of S': the box opens, but vouches for the wrong server.
+struct VouchTampering: CurveCrypto {
+    private let base = SodiumCurveCrypto()
+    private static let vouchPrefix = Array("VOUCH---".utf8)
+
+    func randomBytes(_ count: Int) -> [UInt8] { base.randomBytes(count) }
+    func generateKeyPair() -> CurveKeyPair { base.generateKeyPair() }
+    func publicKey(for secretKey: CurveSecretKey) -> CurvePublicKey { base.publicKey(for: secretKey) }
+    func sharedKey(publicKey: CurvePublicKey, secretKey: CurveSecretKey) -> SecretBytes { base.sharedKey(publicKey: publicKey, secretKey: secretKey) }
+    func open(_ box: UnsafeRawBufferPointer, nonce: [UInt8], key: SecretBytes) -> [UInt8]? { base.open(box, nonce: nonce, key: key) }
+    func secretSeal(_ plaintext: UnsafeRawBufferPointer, nonce: [UInt8], key: SecretBytes, into out: inout [UInt8]) {
+        base.secretSeal(plaintext, nonce: nonce, key: key, into: &out)
+    }
+    func secretOpen(_ box: UnsafeRawBufferPointer, nonce: [UInt8], key: SecretBytes) -> [UInt8]? { base.secretOpen(box, nonce: nonce, key: key) }
+
+    func seal(_ plaintext: UnsafeRawBufferPointer, nonce: [UInt8], key: SecretBytes, into out: inout [UInt8]) {
+        guard nonce.starts(with: Self.vouchPrefix), plaintext.count == 64 else {
+            return base.seal(plaintext, nonce: nonce, key: key, into: &out)
+        }
+        let tampered = Array(plaintext.prefix(32)) + base.generateKeyPair().publicKey.bytes
+        tampered.withUnsafeBytes { base.seal($0, nonce: nonce, key: key, into: &out) }
+    }
+}
+

@@ -199,13 +199,15 @@ final class Probe {
     /// Completes a correct ZMTP 3.1 handshake (NULL or CURVE, as the target says) and returns the peer.
     /// - Throws: ``ProbeFailure`` with what the peer did instead.
     @discardableResult
-    func handshake(socketType: SocketType? = nil) throws(ProbeFailure) -> PeerInfo {
+    func handshake(socketType: SocketType? = nil, crypto: (any CurveCrypto)? = nil) throws(ProbeFailure) -> PeerInfo {
         let configuration = ConnectionConfiguration(
             socketType: socketType ?? target.counterpart, maxMessageSize: Self.keptLimit, handshakeTimeout: nil,
             peerAddress: "conform")
         let mechanism: any SecurityMechanism
         if target.mode == .connect, let serverKey = target.curveServerKey {
-            mechanism = CurveClientMechanism(serverPublicKey: serverKey, keyPair: target.curveKeyPair ?? CurveKeyPair.generate())
+            mechanism = CurveClientMechanism(
+                serverPublicKey: serverKey, keyPair: target.curveKeyPair ?? CurveKeyPair.generate(),
+                crypto: crypto ?? SodiumCurveCrypto())
         } else if target.mode == .listen, let keyPair = target.curveKeyPair {
             mechanism = CurveServerMechanism(keyPair: keyPair, authenticates: false)
         } else {
