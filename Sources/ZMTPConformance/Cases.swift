@@ -224,20 +224,8 @@ extension ConformanceCase {
     ]
 
     static let version: [ConformanceCase] = [
-        ConformanceCase(
-            name: "version.higher-minor", level: .must, reference: "RFC 37 §Version Negotiation",
-            summary: "We greet as ZMTP 3.7: a peer MUST accept versions ≥ 3.1 and answer with its own (READY follows).",
-            badInput: false, applicability: nullOnly
-        ) { factory throws(ProbeFailure) in
-            try higherVersion(factory, major: 3, minor: 7)
-        },
-        ConformanceCase(
-            name: "version.higher-major", level: .must, reference: "RFC 37 §Version Negotiation",
-            summary: "We greet as ZMTP 4.0: a peer MUST accept higher versions (READY follows).",
-            badInput: false, applicability: nullOnly
-        ) { factory throws(ProbeFailure) in
-            try higherVersion(factory, major: 4, minor: 0)
-        },
+        higherVersionCase("version.higher-minor", major: 3, minor: 7),
+        higherVersionCase("version.higher-major", major: 4, minor: 0),
         ConformanceCase(
             name: "version.zmtp-2.0", level: .must, reference: "RFC 37 §Backwards Interoperability, §Security Considerations",
             summary: "We greet as ZMTP 2.0. With NULL the peer may downgrade or else MUST close; with any other mechanism it MUST close: a 2.0 peer can only ask for NULL, and answering it would be a downgrade.",
@@ -312,6 +300,17 @@ extension ConformanceCase {
         let sent = "after \(received.count) octets (\(hex(received.prefix(16)))\(received.count > 16 ? "…" : ""))"
         if reaction == .open { return .fail("neither downgraded nor closed: connection left open \(sent)") }
         return .pass("does not downgrade: \(reaction.description) \(sent)")
+    }
+
+    /// "A ZMTP peer MUST accept protocol versions greater or equal to 3.1": we greet as `major.minor`.
+    static func higherVersionCase(_ name: String, major: UInt8, minor: UInt8) -> ConformanceCase {
+        ConformanceCase(
+            name: name, level: .must, reference: "RFC 37 §Version Negotiation",
+            summary: "We greet as ZMTP \(major).\(minor): a peer MUST accept versions ≥ 3.1 and answer with its own (READY follows).",
+            badInput: false, applicability: nullOnly
+        ) { factory throws(ProbeFailure) in
+            try higherVersion(factory, major: major, minor: minor)
+        }
     }
 
     static func higherVersion(_ factory: ProbeFactory, major: UInt8, minor: UInt8) throws(ProbeFailure) -> Outcome {

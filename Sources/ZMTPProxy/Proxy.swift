@@ -273,41 +273,31 @@ public struct ProxyStatistics: Sendable, Hashable {
 
 /// Atomic counters, written by the forwarding thread and read by anyone.
 final class Counters: Sendable {
-    enum Slot { case frontendReceived, frontendSent, backendReceived, backendSent }
-    private let frontendReceivedFrames = Atomic<UInt64>(0), frontendReceivedBytes = Atomic<UInt64>(0)
-    private let frontendSentFrames = Atomic<UInt64>(0), frontendSentBytes = Atomic<UInt64>(0)
-    private let backendReceivedFrames = Atomic<UInt64>(0), backendReceivedBytes = Atomic<UInt64>(0)
-    private let backendSentFrames = Atomic<UInt64>(0), backendSentBytes = Atomic<UInt64>(0)
+    enum Slot: Int { case frontendReceived, frontendSent, backendReceived, backendSent }
+    /// One slot's frames and bytes.
+    private final class Pair: Sendable {
+        let frames = Atomic<UInt64>(0)
+        let bytes = Atomic<UInt64>(0)
+    }
+    /// Indexed by ``Slot``.
+    private let pairs = [Pair(), Pair(), Pair(), Pair()]
 
     func add(_ tally: Tally, _ slot: Slot) {
         guard tally.frames > 0 else { return }
-        let (frames, bytes) = (tally.frames, tally.bytes)
-        switch slot {
-        case .frontendReceived:
-            frontendReceivedFrames.add(frames, ordering: .relaxed)
-            frontendReceivedBytes.add(bytes, ordering: .relaxed)
-        case .frontendSent:
-            frontendSentFrames.add(frames, ordering: .relaxed)
-            frontendSentBytes.add(bytes, ordering: .relaxed)
-        case .backendReceived:
-            backendReceivedFrames.add(frames, ordering: .relaxed)
-            backendReceivedBytes.add(bytes, ordering: .relaxed)
-        case .backendSent:
-            backendSentFrames.add(frames, ordering: .relaxed)
-            backendSentBytes.add(bytes, ordering: .relaxed)
-        }
+        let pair = pairs[slot.rawValue]
+        pair.frames.add(tally.frames, ordering: .relaxed)
+        pair.bytes.add(tally.bytes, ordering: .relaxed)
     }
 
     func snapshot() -> ProxyStatistics {
+        func load(_ slot: Slot) -> (frames: UInt64, bytes: UInt64) {
+            (pairs[slot.rawValue].frames.load(ordering: .relaxed), pairs[slot.rawValue].bytes.load(ordering: .relaxed))
+        }
         var statistics = ProxyStatistics()
-        statistics.frontendMessagesReceived = frontendReceivedFrames.load(ordering: .relaxed)
-        statistics.frontendBytesReceived = frontendReceivedBytes.load(ordering: .relaxed)
-        statistics.frontendMessagesSent = frontendSentFrames.load(ordering: .relaxed)
-        statistics.frontendBytesSent = frontendSentBytes.load(ordering: .relaxed)
-        statistics.backendMessagesReceived = backendReceivedFrames.load(ordering: .relaxed)
-        statistics.backendBytesReceived = backendReceivedBytes.load(ordering: .relaxed)
-        statistics.backendMessagesSent = backendSentFrames.load(ordering: .relaxed)
-        statistics.backendBytesSent = backendSentBytes.load(ordering: .relaxed)
+        (statistics.frontendMessagesReceived, statistics.frontendBytesReceived) = load(.frontendReceived)
+        (statistics.frontendMessagesSent, statistics.frontendBytesSent) = load(.frontendSent)
+        (statistics.backendMessagesReceived, statistics.backendBytesReceived) = load(.backendReceived)
+        (statistics.backendMessagesSent, statistics.backendBytesSent) = load(.backendSent)
         return statistics
     }
 }
