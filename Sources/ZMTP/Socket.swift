@@ -38,7 +38,8 @@ public final class Socket: @unchecked Sendable {
     let lock = ConditionLockHandle()
     @exclusivity(unchecked) private var pipes: [Pipe] = []
     @exclusivity(unchecked) private var nextOutbound = 0
-    @exclusivity(unchecked) private var nextInbound = 0
+    /// The pipes with received messages, which receives fair-queue over.
+    let readyPipes = ReadyPipes()
     @exclusivity(unchecked) private var nextLoop = 0
     @exclusivity(unchecked) private var closed = false
     @exclusivity(unchecked) private var listeners: [(endpoint: String, listener: Listener)] = []
@@ -548,24 +549,17 @@ public final class Socket: @unchecked Sendable {
 
     /// The next message in fair-queue order (lock held).
     private func nextFairQueued() -> Message? {
-        guard !pipes.isEmpty else { return nil }
-        for offset in 0..<pipes.count {
-            let index = (nextInbound + offset) % pipes.count
-            let pipe = pipes[index]
-            if let message = pipe.dequeue() {
-                nextInbound = (index + 1) % pipes.count
-                if pipe.isClosed && pipe.pendingInbound == 0 { remove(pipe) }  // its last message
-                return message
-            }
-        }
-        return nil
+        guard let (pipe, message) = readyPipes.next() else { return nil }
+        if pipe.isClosed && pipe.pendingInbound == 0 { remove(pipe) }  // its last message
+        return message
     }
 
     /// Drops a pipe and keeps the round-robin cursors in range (lock held).
     private func remove(_ pipe: Pipe) {
+        guard pipe.isAttached else { return }
+        pipe.isAttached = false
         pipes.removeAll { $0 === pipe }
         if nextOutbound >= pipes.count { nextOutbound = 0 }
-        if nextInbound >= pipes.count { nextInbound = 0 }
     }
 
     // MARK: - Readiness (async waits and pollers)
@@ -574,7 +568,7 @@ public final class Socket: @unchecked Sendable {
     func readiness() -> PollEvents {
         var events: PollEvents = []
         if closed { return [] }
-        if canReceiveMessages, !notifications.isEmpty || pipes.contains(where: { $0.pendingInbound > 0 }) {
+        if canReceiveMessages, !notifications.isEmpty || !readyPipes.isEmpty {
             events.insert(.readable)
         }
         if canSendMessages {
@@ -745,7 +739,7 @@ public final class Socket: @unchecked Sendable {
         Pipe(
             lock: lock, loop: loop, sendHighWaterMark: options.sendHighWaterMark,
             receiveHighWaterMark: options.receiveHighWaterMark, discardsInbound: !canReceiveMessages,
-            survivesDisconnect: survivesDisconnect)
+            survivesDisconnect: survivesDisconnect, readyPipes: readyPipes)
     }
 
     func loopForConnection() -> EventLoop {
@@ -764,7 +758,8 @@ public final class Socket: @unchecked Sendable {
             if subscribes && pipe.peer != nil { pipe.resetSubscriptions(to: ownSubscriptions.allTopics()) }
             // A pipe that survives disconnects is listed from connect() on and activated again by each
             // handshake.
-            if pipes.contains(where: { $0 === pipe }) { return false }
+            if pipe.isAttached { return false }
+            pipe.isAttached = true
             pipes.append(pipe)
             return true
         }

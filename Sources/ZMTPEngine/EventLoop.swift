@@ -46,6 +46,13 @@ public final class EventLoop: @unchecked Sendable {
     /// The thread's name (what `top -H` and `perf` show), at most 15 characters.
     public let name: String
 
+    /// The read buffer every connection of this loop shares (loop thread only). A connection reads
+    /// into it and decodes what it read before the loop runs anything else, keeping only an
+    /// incomplete tail of its own, so an idle connection holds no read buffer: 10,000 of them cost
+    /// 64 KiB here instead of 640 MiB.
+    let readBuffer: UnsafeMutableRawBufferPointer
+    static let readBufferSize = 64 * 1024
+
     /// Starts the loop on a new thread.
     /// - Parameters:
     ///   - name: the thread's name.
@@ -56,6 +63,7 @@ public final class EventLoop: @unchecked Sendable {
     public init(name: String = "zmtp-io", idleSpin: Duration = .microseconds(10)) throws(EngineError) {
         self.name = String(name.utf8.prefix(15)) ?? "zmtp-io"
         self.idleSpin = idleSpin
+        readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
         do throws(SystemError) {
             epoll = try Syscall.retrying("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
             wakeFD = try Syscall.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC)) }
@@ -80,6 +88,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     deinit {
+        readBuffer.deallocate()
         Syscall.close(epoll)
         Syscall.close(wakeFD)
     }

@@ -33,14 +33,13 @@ public protocol PipeOwner: AnyObject, Sendable {
 
 /// Drives one ZMTP ``Connection`` over a non-blocking stream socket, on one event loop.
 ///
-/// Reads go into one reused buffer that the frame decoder consumes in place; writes leave in one
+/// Reads go into the loop's shared read buffer, which the frame decoder consumes in place; writes leave in one
 /// `writev` over the connection's outbound chunks. Back-pressure: reading stops while the pipe's
 /// inbound queue is at the receive high-water mark, and the session pulls outbound messages into the
 /// connection only while less than ``maxBufferedOctets`` are waiting for the kernel.
 final class StreamSession: EventHandler {
     // Stored properties are `@exclusivity(unchecked)`: the session lives on one loop thread, so the
     // runtime's dynamic exclusivity bookkeeping (a TLS lookup per access) would only cost.
-    static let readSize = 64 * 1024
     static let maxBufferedOctets = 1024 * 1024
     /// The limit when every octet is encrypted (CURVE): smaller, so that encrypting the next messages
     /// alternates with writing the last ones and the kernel's buffer never runs dry meanwhile.
@@ -56,8 +55,8 @@ final class StreamSession: EventHandler {
     let pipe: Pipe
     weak var owner: (any PipeOwner)?
     @exclusivity(unchecked) private var token: UInt64 = 0
-    @exclusivity(unchecked) private var readBuffer: [UInt8]
-    /// Bytes read but not yet consumed (only while an authentication decision is pending).
+    /// Bytes read but not yet consumed: the incomplete tail of a read, copied out of the loop's
+    /// shared buffer before the next connection reads into it.
     @exclusivity(unchecked) private var unconsumed: [UInt8] = []
     @exclusivity(unchecked) private var timer: UInt64?
     @exclusivity(unchecked) private var wantsWrite = false
@@ -87,7 +86,6 @@ final class StreamSession: EventHandler {
         self.connection = connection
         self.pipe = pipe
         self.owner = owner
-        self.readBuffer = [UInt8](repeating: 0, count: Self.readSize)
     }
 
     /// Registers with the loop and sends the greeting (loop thread).
@@ -118,10 +116,7 @@ final class StreamSession: EventHandler {
             }
             let result: IOResult<Int>
             do throws(SystemError) {
-                let fd = descriptor.raw
-                result = try readBuffer.withUnsafeMutableBytes { buffer in
-                    Result { () throws(SystemError) in try Syscall.read(fd, into: buffer) }
-                }.get()
+                result = try Syscall.read(descriptor.raw, into: loop.readBuffer)
             } catch {
                 close("\(error)", handshakeEvent: noDetail(error.errno, "\(error)"))
                 return
@@ -146,13 +141,12 @@ final class StreamSession: EventHandler {
     /// Feeds `count` freshly read octets (plus any held back) to the connection.
     private func feed(_ count: Int) {
         do throws(ZMTPError) {
+            let read = UnsafeRawBufferPointer(rebasing: loop.readBuffer[0..<count])
             if unconsumed.isEmpty {
-                let consumed = try readBuffer[0..<count].withRawBytes { raw throws(ZMTPError) -> Int in
-                    try connection.receive(raw, now: EventLoop.now())
-                }
-                if consumed < count { unconsumed = Array(readBuffer[consumed..<count]) }
+                let consumed = try connection.receive(read, now: EventLoop.now())
+                if consumed < count { unconsumed = Array(read[consumed...]) }
             } else {
-                unconsumed += readBuffer[0..<count]
+                unconsumed += read
                 let consumed = try connection.receive(unconsumed, now: EventLoop.now())
                 unconsumed.removeFirst(consumed)
             }
@@ -196,7 +190,7 @@ final class StreamSession: EventHandler {
         guard !inboundBatch.isEmpty else { return }
         let becameReadable = pipe.lock.withLock { () -> Bool in
             let wasEmpty = pipe.inbound.isEmpty
-            while let message = inboundBatch.pop() { pipe.inbound.push(message) }
+            while let message = inboundBatch.pop() { pipe.receive(message) }
             // Reading stops at the next read; this read's messages are all kept (bounded by one read).
             if pipe.receiveHighWaterMark != 0 && pipe.inbound.count >= pipe.receiveHighWaterMark {
                 pipe.readingPaused = true

@@ -130,3 +130,52 @@ struct FileDescriptor: ~Copyable {
 
     deinit { Syscall.close(raw) }
 }
+
+/// The process's limit on open file descriptors (`RLIMIT_NOFILE`), which bounds how many
+/// connections a process can hold: one descriptor per connection, plus a few per socket and I/O
+/// thread.
+///
+/// Linux starts most processes at a soft limit of 1,024 while allowing far more (the hard limit).
+/// The library never changes the limit itself; a program that expects thousands of peers (the
+/// `zmtp` tool does) calls ``raiseSoftLimit()`` once at start.
+public enum DescriptorLimit {
+    // `RLIM_INFINITY` is all ones on Linux (it does not import into Swift as an unsigned value).
+    /// The current soft and hard limits (`nil` in a field means unlimited).
+    public static var current: (soft: Int?, hard: Int?) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return (nil, nil) }
+        return (count(limit.rlim_cur), count(limit.rlim_max))
+    }
+
+    /// Raises the soft limit as far as allowed: to the hard limit, capped at the kernel's
+    /// `fs.nr_open` when the hard limit is unlimited.
+    ///
+    /// - Returns: the soft limit in force afterwards (`nil`: unlimited).
+    @discardableResult
+    public static func raiseSoftLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        var target = limit.rlim_max
+        if target == rlim_t.max { target = rlim_t(kernelMaximum() ?? 1_048_576) }
+        if limit.rlim_cur != rlim_t.max, limit.rlim_cur < target {
+            var raised = limit
+            raised.rlim_cur = target
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return count(limit.rlim_cur)
+    }
+
+    private static func count(_ value: rlim_t) -> Int? {
+        value == rlim_t.max ? nil : Int(clamping: value)
+    }
+
+    /// `/proc/sys/fs/nr_open`, the most a process may ever have open.
+    private static func kernelMaximum() -> Int? {
+        guard let file = fopen("/proc/sys/fs/nr_open", "r") else { return nil }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 32)
+        guard fgets(&line, Int32(line.count), file) != nil else { return nil }
+        let digits = line.prefix { $0 >= 0x30 && $0 <= 0x39 }.map { UInt8(bitPattern: $0) }
+        return Int(String(decoding: digits, as: UTF8.self))
+    }
+}

@@ -104,6 +104,10 @@ struct ProxyCommand: ParsableCommand {
         let xsub = try context.socket(.xsub, options: xsubOptions)
         let printers = debugFlags.contains("events")
             ? [EventPrinter(xpub.monitor(), label: "xpub"), EventPrinter(xsub.monitor(), label: "xsub")] : []
+        if printers.isEmpty {
+            _ = AcceptFailureReporter(xpub, program: "zmtp proxy", label: "xpub")
+            _ = AcceptFailureReporter(xsub, program: "zmtp proxy", label: "xsub")
+        }
         defer {
             xpub.close()
             xsub.close()
@@ -132,7 +136,7 @@ struct ProxyCommand: ParsableCommand {
         }
         defer { metricsServer?.stop() }
         Thread.detach {
-            while !Interrupt.isRequested { usleep(20_000) }
+            Interrupt.wait()
             proxy.terminate()
         }
         try proxy.run()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Synchronization
 import ZMTP
+import ZMTPEngine
 
 #if canImport(Glibc)
 import Glibc
@@ -162,10 +163,28 @@ extension Substring {
 /// SIGINT/SIGTERM set a flag that long-running commands poll.
 enum Interrupt {
     nonisolated(unsafe) static var requested: sig_atomic_t = 0
+    /// A pipe the handler writes one octet into, so that ``wait()`` can sleep instead of polling
+    /// the flag (`write(2)` is async-signal-safe). `-1` until ``install()``.
+    nonisolated(unsafe) static var wakeRead: Int32 = -1
+    nonisolated(unsafe) static var wakeWrite: Int32 = -1
 
     static func install() {
-        signal(SIGINT) { _ in Interrupt.requested = 1 }
-        signal(SIGTERM) { _ in Interrupt.requested = 1 }
+        if wakeRead < 0 {
+            var ends: [Int32] = [-1, -1]
+            if pipe(&ends) == 0 {
+                wakeRead = ends[0]
+                wakeWrite = ends[1]
+            }
+        }
+        let handler: @convention(c) (Int32) -> Void = { _ in
+            Interrupt.requested = 1
+            if Interrupt.wakeWrite >= 0 {
+                var octet: UInt8 = 1
+                _ = write(Interrupt.wakeWrite, &octet, 1)
+            }
+        }
+        signal(SIGINT, handler)
+        signal(SIGTERM, handler)
         // A parent may have spawned us with these blocked (it happens under test runners and some
         // supervisors); a command that must stop on them unblocks them.
         var set = sigset_t()
@@ -173,6 +192,15 @@ enum Interrupt {
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
         sigprocmask(SIG_UNBLOCK, &set, nil)
+    }
+
+    /// Blocks the calling thread until SIGINT or SIGTERM arrives (after ``install()``), without
+    /// waking in between.
+    static func wait() {
+        var octet: UInt8 = 0
+        while requested == 0 {
+            if wakeRead < 0 || read(wakeRead, &octet, 1) <= 0 && errno != EINTR { usleep(20_000) }
+        }
     }
 
     static var isRequested: Bool { requested != 0 }
@@ -191,6 +219,7 @@ func withSocket(
     adjust(&options)
     let socket = try context.socket(type, options: options)
     let printer = flags.events ? EventPrinter(socket.monitor()) : nil
+    if !flags.events, !endpoints.bind.isEmpty { _ = AcceptFailureReporter(socket, program: "zmtp") }
     defer {
         socket.close()
         printer?.waitUntilStopped()
@@ -215,6 +244,30 @@ final class EventPrinter: Sendable {
     /// Waits (up to a second) until the last event was printed; the socket must be closed.
     func waitUntilStopped() {
         for _ in 0..<1000 where !stopped.load(ordering: .acquiring) { usleep(1000) }
+    }
+}
+
+/// Says on stderr, at most once every 5 seconds per socket, that a bound socket cannot accept
+/// connections (out of file descriptors, usually), so an operator learns why peers hang instead of
+/// finding out from them. The listener keeps the waiting connections in the kernel's backlog and
+/// retries every 100 ms; nothing is lost while the condition lasts.
+final class AcceptFailureReporter: Sendable {
+    init(_ socket: Socket, program: String, label: String? = nil) {
+        let monitor = socket.monitor(.acceptFailed, bufferLimit: 16)
+        let name = label.map { "\(program): \($0)" } ?? program
+        Thread.detach {
+            var lastReport: ContinuousClock.Instant?
+            while let event = monitor.next(timeout: nil) {
+                guard event.kind == .acceptFailed else { continue }
+                let now = ContinuousClock.now
+                if let lastReport, now - lastReport < .seconds(5) { continue }
+                lastReport = now
+                let limit = DescriptorLimit.current.soft.map(String.init) ?? "unlimited"
+                ToolOutput.standardError(
+                    "\(name) cannot accept connections on \(event.endpoint): \(event.detail ?? "errno \(event.value)") "
+                        + "(open-file limit \(limit)); waiting peers stay queued and are retried every 100 ms")
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CSodium
+import ZMTPEngine
 import ZMTPWire
 
 #if canImport(Glibc)
@@ -13,6 +14,9 @@ import Glibc
 @main
 struct ZMTPMain {
     static func main() {
+        // A broker or logger may hold thousands of connections, one descriptor each; Linux's
+        // default soft limit (1,024) is far below what the hard limit allows.
+        DescriptorLimit.raiseSoftLimit()
         do {
             var command = try ZMTPCommand.parseAsRoot()
             try command.run()

@@ -70,6 +70,7 @@ struct ZeekLogger: ParsableCommand {
         }
         let pull = try context.socket(.pull, options: options)
         let printer = events ? EventPrinter(pull.monitor()) : nil
+        if !events { _ = AcceptFailureReporter(pull, program: "zmtp zeek-logger") }
         let sink = ZeekLogSink(directory: directory, format: format)
         let socketMetrics = metricsServer.map { _ in SocketMetrics(socket: pull, name: "pull") }
         metricsServer?.refresh = { socketMetrics?.update() }
