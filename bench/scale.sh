@@ -32,6 +32,10 @@ io_threads=${IO_THREADS:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 bench=${BENCH:-/tmp/bench}
 zmtp="${ZMTP:-$here/../.build/release/zmtp}"
+# The chain's publisher and subscriber (shared benchmark roles): libzmq's by default, so that only the
+# proxy differs between runs; PUB="$zmtp bench proxy-pub" SUB="$zmtp bench proxy-sub" need no $BENCH.
+read -r -a pub_cmd <<<"${PUB:-$bench/proxy_pub}"
+read -r -a sub_cmd <<<"${SUB:-$bench/proxy_sub}"
 ulimit -n "$(ulimit -Hn)"
 port=$((26000 + RANDOM % 3000))
 xsub="tcp://127.0.0.1:$port"
@@ -57,10 +61,10 @@ rss() { awk '/^VmRSS/ { print $2 }' "/proc/$proxy/status"; }  # KiB
 ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$proxy/stat"; }  # utime + stime, 1/100 s
 switches() { cat /proc/$proxy/task/*/status | awk '/ctxt_switches/ { n += $2 } END { print n }'; }
 chain() {  # one run of libzmq's publisher -> proxy -> libzmq's subscriber; prints msgs/s
-    "$bench/proxy_sub" "$xpub" "$size" "$chain_count" --timeout 120 >"$out/chain" &
+    "${sub_cmd[@]}" "$xpub" "$size" "$chain_count" --timeout 120 >"$out/chain" &
     local subscriber=$!
     sleep 0.3
-    "$bench/proxy_pub" "$xsub" "$size" "$chain_count" --timeout 120 &
+    "${pub_cmd[@]}" "$xsub" "$size" "$chain_count" --timeout 120 &
     local publisher=$!
     wait "$subscriber"
     kill "$publisher" 2>/dev/null || true
@@ -102,7 +106,7 @@ python3 "$here/scale-peers.py" "$xpub" --count "$active" --subscribe-all --expec
 fan=$!
 for _ in $(seq 600); do grep -q connected= "$out/fanout" && break; kill -0 "$fan" 2>/dev/null || break; sleep 0.1; done
 sleep 1
-"$bench/proxy_pub" "$xsub" "$size" "$fanout_count" --timeout 300 &
+"${pub_cmd[@]}" "$xsub" "$size" "$fanout_count" --timeout 300 &
 publisher=$!
 wait "$fan" || { echo "fan-out run failed: $(cat "$out/fanout")" >&2; exit 1; }
 rss2=$(rss)

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import ZMTPEngine
 import ZMTPWire
@@ -61,5 +64,24 @@ struct QueueTests {
         }
         while let value = queue.pop() { #expect(value == expected.removeFirst()) }
         #expect(expected.isEmpty && queue.isEmpty)
+    }
+}
+
+@Suite("Descriptor limit")
+struct DescriptorLimitTests {
+    @Test("raiseSoftLimit lifts a lowered soft limit back to the hard limit")
+    func raises() throws {
+        var original = rlimit()
+        #expect(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &original) == 0)
+        defer { _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &original) }
+        guard original.rlim_max != rlim_t.max, original.rlim_max > 300 else { return }  // nothing to lower from
+        var lowered = original
+        lowered.rlim_cur = 256
+        #expect(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lowered) == 0)
+        #expect(DescriptorLimit.current.soft == 256)
+        let raised = DescriptorLimit.raiseSoftLimit()
+        #expect(raised == Int(original.rlim_max))
+        #expect(DescriptorLimit.current.soft == Int(original.rlim_max))
+        #expect(DescriptorLimit.current.hard == Int(original.rlim_max))
     }
 }

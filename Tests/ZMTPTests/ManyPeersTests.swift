@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+@testable import ZMTP
+import ZMTPTestSupport
+
+/// What changes when a socket has many peers: connections on one I/O thread share its read buffer,
+/// and receiving fair-queues over the pipes that hold messages rather than over every pipe.
+@Suite("many peers: shared read buffer, ready-pipe fair queuing", .serialized, .timeLimit(.minutes(1)))
+struct ManyPeersTests {
+    static func options(_ adjust: (inout SocketOptions) -> Void = { _ in }) -> SocketOptions {
+        testSocketOptions { options in
+            options.receiveTimeout = .seconds(10)
+            adjust(&options)
+        }
+    }
+
+    /// One data frame of `count` octets of `fill`, long-form header when `count` > 255.
+    static func frame(_ fill: UInt8, count: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        FrameEncoder.appendFrame([UInt8](repeating: fill, count: count), more: false, to: &bytes)
+        return bytes
+    }
+
+    @Test("frames split across reads and interleaved between peers of one I/O thread arrive whole")
+    func interleavedPartialFrames() throws {
+        let context = try Context(ioThreads: 1)
+        defer { context.shutdown() }
+        let path = "/tmp/zmtp-shared-read-\(getpid()).sock"
+        let pull = try context.socket(.pull, options: Self.options())
+        try pull.bind("ipc://\(path)")
+        let a = try RawPeer.connectAndHandshake(path: path, socketType: "PUSH")
+        let b = try RawPeer.connectAndHandshake(path: path, socketType: "PUSH")
+        let c = try RawPeer.connectAndHandshake(path: path, socketType: "PUSH")
+        #expect(pull.waitForPeers(3, timeout: .seconds(5)))
+        let frameA = Self.frame(0xA1, count: 300)  // long header (9 octets)
+        let frameB = Self.frame(0xB2, count: 200)  // short header
+        let frameC = Self.frame(0xC3, count: 70_000)  // more than one read buffer
+        // Each peer's frame in pieces: A stops inside its 9-octet header, B inside its body, C
+        // after 1 octet; every piece is read (and decoded) before the next peer's lands in the same
+        // buffer.
+        let cuts = [(a, frameA, [4, 150]), (b, frameB, [100]), (c, frameC, [1, 65_000])]
+        var offsets = [0, 0, 0]
+        for round in 0..<3 {
+            for (index, (peer, bytes, pieces)) in cuts.enumerated() {
+                let end = round < pieces.count ? pieces[round] : bytes.count
+                guard end > offsets[index] else { continue }
+                peer.write(Array(bytes[offsets[index]..<end]))
+                offsets[index] = end
+                usleep(20_000)
+            }
+        }
+        var received: [Message] = []
+        for _ in 0..<3 { received.append(try pull.receive()) }
+        let expected: Set<Message> = [
+            Message(single: [UInt8](repeating: 0xA1, count: 300)),
+            Message(single: [UInt8](repeating: 0xB2, count: 200)),
+            Message(single: [UInt8](repeating: 0xC3, count: 70_000)),
+        ]
+        #expect(Set(received) == expected)
+        #expect(pull.connectedPeers == 3)
+        pull.close()
+    }
+
+    @Test("with 300 silent peers, receiving alternates between the talking ones and drains a departed peer")
+    func fairQueueAmongIdlePeers() throws {
+        let context = try Context(ioThreads: 2)
+        defer { context.shutdown() }
+        let path = "/tmp/zmtp-fair-idle-\(getpid()).sock"
+        let pull = try context.socket(.pull, options: Self.options())
+        try pull.bind("ipc://\(path)")
+        let silent = try (0..<300).map { _ in try RawPeer.connectAndHandshake(path: path, socketType: "PUSH") }
+        let talkers = try (0..<2).map { _ in try RawPeer.connectAndHandshake(path: path, socketType: "PUSH") }
+        let leaver = try RawPeer.connectAndHandshake(path: path, socketType: "PUSH")
+        #expect(pull.waitForPeers(303, timeout: .seconds(10)))
+        // Everything is queued before the first receive: talker 0 first, then talker 1.
+        for (index, talker) in talkers.enumerated() {
+            talker.write((0..<50).flatMap { Self.frame(UInt8(index), count: 1 + $0) })
+        }
+        leaver.write((0..<5).flatMap { Self.frame(9, count: 1 + $0) })
+        leaver.closeNow()
+        usleep(300_000)
+        var order: [Int] = []
+        for _ in 0..<105 {
+            let body = try pull.receive().frames[0]
+            order.append(Int(body[0]))
+            #expect(body.allSatisfy { $0 == body[0] })
+        }
+        // Fair queuing: while both talkers have messages, no talker gets two in a row ahead of the
+        // other (the departed peer's five are interleaved too, and none is lost).
+        let talking = order.filter { $0 != 9 }
+        #expect(talking.count == 100 && order.count(where: { $0 == 9 }) == 5)
+        #expect(zip(talking, talking.dropFirst()).allSatisfy { $0 != $1 }, "strict alternation: \(talking.prefix(12))")
+        for index in 0..<2 { #expect(order.count(where: { $0 == index }) == 50) }
+        #expect(try pull.tryReceive() == nil)
+        #expect(pull.connectedPeers == 302)
+        withExtendedLifetime(silent) {}
+        pull.close()
+    }
+}
