@@ -16,7 +16,8 @@ everything with --subscribe-all. It prints, as `key=value` lines on stdout:
                                  messages of B bytes (or --timeout passed); T from the first data
                                  byte to the last, R = D / T messages per second over all peers
 
-With --hold S it keeps the connections open (reading and discarding) for S seconds, or until
+With --stall a connection stops reading once it has subscribed, like a stuck subscriber. With
+--hold S it keeps the connections open (reading and discarding) for S seconds, or until
 SIGTERM/SIGINT. The peer's data is counted, not parsed: with fixed-size single-frame messages
 of B <= 255 bytes each frame is B + 2 octets. Implementation-neutral on purpose (no libzmq, no
 swift-zmtp), so the same load drives either proxy. Exit status 1 if a connection fails.
@@ -90,6 +91,7 @@ def main():
     parser.add_argument("--expect-messages", type=int, default=0)
     parser.add_argument("--message-size", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--stall", action="store_true", help="stop reading once subscribed (a stuck subscriber)")
     args = parser.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -193,6 +195,8 @@ def main():
             sub = subscription(peer.index)
             if sub:
                 sock.sendall(sub)
+            if args.stall:
+                selector.unregister(sock)
             pending -= 1
             connected += 1
             if extra:

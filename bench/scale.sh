@@ -15,7 +15,11 @@
 #               IDLE_SECONDS while they stay connected and nothing is sent;
 #   3. loaded:  the same chain throughput with the PEERS idle peers still attached;
 #   4. fan-out: with a fresh proxy, ACTIVE peers subscribe to everything and read; the publisher sends FANOUT_COUNT
-#               messages; delivered messages per second over all subscribers, and RSS.
+#               messages; delivered messages per second over all subscribers, and RSS;
+#   5. stalled: with a fresh proxy, ACTIVE peers subscribe to everything and never read; the publisher sends
+#               STALL_COUNT messages (it blocks once their queues are full: XPUB_NODROP); RSS
+#               growth per stalled subscriber after STALL_SECONDS, which is what bounds a broker's
+#               memory when nodes hang.
 # Needs python3, a copy of ../shared/bench built with make in $BENCH (default /tmp/bench), and a
 # release build of zmtp (swift build -c release --product zmtp). Neither this script nor the peers
 # need more than the hard open-file limit (`ulimit -Hn`); peers + 100 descriptors each side.
@@ -28,6 +32,8 @@ size=${SIZE:-64}
 chain_count=${CHAIN_COUNT:-2000000}
 fanout_count=${FANOUT_COUNT:-10000}
 idle_seconds=${IDLE_SECONDS:-20}
+stall_count=${STALL_COUNT:-100000}
+stall_seconds=${STALL_SECONDS:-5}
 io_threads=${IO_THREADS:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 bench=${BENCH:-/tmp/bench}
@@ -54,7 +60,12 @@ start_proxy() {
     for _ in $(seq 100); do ss -ltn | grep -q ":$((port + 1)) " && break; sleep 0.05; done
     sleep 0.5
 }
-stop_proxy() { kill -INT "$proxy"; wait "$proxy" 2>/dev/null || true; }
+stop_proxy() {  # SIGINT, then SIGKILL after 5 s (libzmq's proxy_dev can hang in zmq_ctx_term here)
+    kill -INT "$proxy" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$proxy" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$proxy" 2>/dev/null || true
+    wait "$proxy" 2>/dev/null || true
+}
 start_proxy
 
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$proxy/status"; }  # KiB
@@ -110,5 +121,22 @@ sleep 1
 publisher=$!
 wait "$fan" || { echo "fan-out run failed: $(cat "$out/fanout")" >&2; exit 1; }
 rss2=$(rss)
-kill "$publisher" 2>/dev/null || true
 echo "impl=$impl phase=fanout subscribers=$active messages=$fanout_count $(grep delivered= "$out/fanout") rss_kib=$rss2"
+
+kill "$publisher" 2>/dev/null || true
+wait "$publisher" 2>/dev/null || true
+# A fresh proxy again: freed memory stays in a process's RSS, and would hide the growth.
+stop_proxy
+port=$((port + 2)); xsub="tcp://127.0.0.1:$port"; xpub="tcp://127.0.0.1:$((port + 1))"
+start_proxy
+rss3=$(rss)
+python3 "$here/scale-peers.py" "$xpub" --count "$active" --subscribe-all --stall --hold 100000 >"$out/stalled" &
+stalled=$!
+for _ in $(seq 600); do grep -q connected= "$out/stalled" && break; kill -0 "$stalled" 2>/dev/null || break; sleep 0.1; done
+sleep 1
+"${pub_cmd[@]}" "$xsub" "$size" "$stall_count" --timeout 300 &
+publisher=$!
+sleep "$stall_seconds"
+rss4=$(rss)
+echo "impl=$impl phase=stalled subscribers=$active published_up_to=$stall_count rss_kib=$rss4" \
+    "per_stalled_subscriber_kib=$(awk -v a="$rss4" -v b="$rss3" -v n="$active" 'BEGIN { printf "%.1f", (a - b) / n }')"

@@ -45,6 +45,11 @@ final class StreamSession: EventHandler {
     /// alternates with writing the last ones and the kernel's buffer never runs dry meanwhile.
     static let maxEncryptedOctets = 64 * 1024
     private lazy var bufferLimit = connection.encodesFrames ? Self.maxEncryptedOctets : Self.maxBufferedOctets
+    /// The most octets of small frames copied into the connection's own buffer and waiting for the
+    /// kernel. Large bodies are shared with the message (and with every other subscriber of a
+    /// fan-out), small ones are copies: a stalled subscriber holds at most this much of them, plus
+    /// what its pipe holds up to the high-water mark, instead of ``maxBufferedOctets``.
+    static let maxCopiedOctets = 64 * 1024
 
     let loop: EventLoop
     let descriptor: FileDescriptor
@@ -225,7 +230,7 @@ final class StreamSession: EventHandler {
     private func moveOutbound() -> Bool {
         guard connection.isHandshakeComplete else { return true }  // a pipe may fill before its connection is up
         var madeRoom = false
-        while connection.outbound.count < bufferLimit {
+        while connection.outbound.count < bufferLimit && connection.outbound.copiedOctets < Self.maxCopiedOctets {
             if outboundBatch.isEmpty {
                 var subscriptions: [(topic: [UInt8], subscribe: Bool)] = []
                 pipe.lock.withLock {

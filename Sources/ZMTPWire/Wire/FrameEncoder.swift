@@ -52,6 +52,10 @@ public struct OutboundBuffer: Sendable {
     /// Sent octets at the front of the tail that are dropped (moving the rest down) once they are at
     /// least this many and at least half of it.
     public static let compactThreshold = 64 * 1024
+    /// A tail that grew past this capacity is freed, not kept, once everything in it was sent: a
+    /// connection that once had a burst queued does not keep the burst's memory while idle (with
+    /// thousands of connections that adds up).
+    public static let retainedTailCapacity = 64 * 1024
 
     @usableFromInline var chunks: [[UInt8]] = []
     /// Index of the first chunk not fully sent.
@@ -62,6 +66,9 @@ public struct OutboundBuffer: Sendable {
     @usableFromInline var tail: [UInt8] = []
     /// Octets not yet consumed.
     public var count: Int { pending }
+    /// Unsent octets in the copy buffer for small frames (headers and bodies under
+    /// ``shareThreshold``): what this connection holds of its own, as opposed to bodies it shares.
+    public var copiedOctets: Int { head == chunks.count ? tail.count - headOffset : tail.count }
     @usableFromInline var pending = 0
 
     public init() {}
@@ -190,7 +197,7 @@ public struct OutboundBuffer: Sendable {
             chunks.removeAll(keepingCapacity: true)
             head = 0
             headOffset = 0
-            tail.removeAll(keepingCapacity: true)
+            tail.removeAll(keepingCapacity: tail.capacity <= Self.retainedTailCapacity)
         } else if head > 32, head * 2 > chunks.count {
             chunks.removeFirst(head)
             head = 0
