@@ -549,8 +549,8 @@ public final class Socket: @unchecked Sendable {
 
     /// The next message in fair-queue order (lock held).
     private func nextFairQueued() -> Message? {
-        guard let (pipe, message) = readyPipes.next() else { return nil }
-        if pipe.isClosed && pipe.pendingInbound == 0 { remove(pipe) }  // its last message
+        guard let (message, finished) = readyPipes.next() else { return nil }
+        if let finished { remove(finished) }  // a closed pipe's last message
         return message
     }
 

@@ -82,6 +82,17 @@ public struct RingQueue<Element> {
         return element
     }
 
+    /// The element `pop()` would return, left in place.
+    public var first: Element? { count > 0 ? storage[head] : nil }
+
+    /// Moves the first element to the back (round robin) without taking it out and putting it back.
+    public mutating func rotate() {
+        guard count > 1 else { return }
+        let tailIndex = (head &+ count) & (storage.count &- 1)
+        if tailIndex != head { storage.swapAt(head, tailIndex) }
+        head = (head &+ 1) & (storage.count &- 1)
+    }
+
     public mutating func removeAll() {
         storage = []
         head = 0

@@ -182,15 +182,22 @@ public final class ReadyPipes: @unchecked Sendable {
     /// Whether no pipe holds a received message (lock held).
     public var isEmpty: Bool { queue.isEmpty }
 
-    /// The next received message, one per ready pipe in turn (fair queuing), with its pipe (lock held).
-    public func next() -> (pipe: Pipe, message: Message)? {
-        while let pipe = queue.pop() {
+    /// The next received message, one per ready pipe in turn (fair queuing), and, when that message
+    /// was the last of a closed pipe, the pipe, which its socket can now drop (lock held).
+    public func next() -> (message: Message, finished: Pipe?)? {
+        while let pipe = queue.first {
             guard let message = pipe.dequeue() else {
                 pipe.isListedReady = false
+                _ = queue.pop()
                 continue
             }
-            if pipe.inbound.isEmpty { pipe.isListedReady = false } else { queue.push(pipe) }
-            return (pipe, message)
+            if pipe.inbound.isEmpty {
+                pipe.isListedReady = false
+                _ = queue.pop()
+                return (message, pipe.isClosed ? pipe : nil)
+            }
+            queue.rotate()
+            return (message, nil)
         }
         return nil
     }

@@ -69,19 +69,13 @@ struct QueueTests {
 
 @Suite("Descriptor limit")
 struct DescriptorLimitTests {
-    @Test("raiseSoftLimit lifts a lowered soft limit back to the hard limit")
+    // Lowering the limit here would starve tests running in parallel in this process; the tool test
+    // "with a soft limit of 30 and a hard limit of 40 …" checks the raise from below.
+    @Test("raiseSoftLimit leaves the soft limit at the hard limit")
     func raises() throws {
-        var original = rlimit()
-        #expect(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &original) == 0)
-        defer { _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &original) }
-        guard original.rlim_max != rlim_t.max, original.rlim_max > 300 else { return }  // nothing to lower from
-        var lowered = original
-        lowered.rlim_cur = 256
-        #expect(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lowered) == 0)
-        #expect(DescriptorLimit.current.soft == 256)
         let raised = DescriptorLimit.raiseSoftLimit()
-        #expect(raised == Int(original.rlim_max))
-        #expect(DescriptorLimit.current.soft == Int(original.rlim_max))
-        #expect(DescriptorLimit.current.hard == Int(original.rlim_max))
+        let now = DescriptorLimit.current
+        #expect(raised == now.soft)
+        if let hard = now.hard { #expect(now.soft == hard || now.soft == nil) }
     }
 }

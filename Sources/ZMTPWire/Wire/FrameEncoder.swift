@@ -54,8 +54,10 @@ public struct OutboundBuffer: Sendable {
     public static let compactThreshold = 64 * 1024
     /// A tail that grew past this capacity is freed, not kept, once everything in it was sent: a
     /// connection that once had a burst queued does not keep the burst's memory while idle (with
-    /// thousands of connections that adds up).
-    public static let retainedTailCapacity = 64 * 1024
+    /// thousands of connections that adds up). Below it the storage is reused: a session copies at
+    /// most 64 KiB of small frames ahead of the kernel, so a steady stream fits and never
+    /// reallocates (freeing at 64 KiB cost 16-byte throughput about 5 %).
+    public static let retainedTailCapacity = 256 * 1024
 
     @usableFromInline var chunks: [[UInt8]] = []
     /// Index of the first chunk not fully sent.
@@ -65,10 +67,10 @@ public struct OutboundBuffer: Sendable {
     /// Small bytes not yet sealed into `chunks`.
     @usableFromInline var tail: [UInt8] = []
     /// Octets not yet consumed.
-    public var count: Int { pending }
+    @inlinable public var count: Int { pending }
     /// Unsent octets in the copy buffer for small frames (headers and bodies under
     /// ``shareThreshold``): what this connection holds of its own, as opposed to bodies it shares.
-    public var copiedOctets: Int { head == chunks.count ? tail.count - headOffset : tail.count }
+    @inlinable public var copiedOctets: Int { head == chunks.count ? tail.count - headOffset : tail.count }
     @usableFromInline var pending = 0
 
     public init() {}
