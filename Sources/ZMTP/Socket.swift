@@ -54,7 +54,7 @@ public final class Socket: @unchecked Sendable {
     private let interest = Atomic<Int>(0)
     /// Threads blocked in ``sleep(until:)``: a change wakes them only if there are any.
     private let sleepers = Atomic<Int>(0)
-    private lazy var bridge = SocketBridge(socket: self)
+    private lazy var bridge = SocketBridge(socket: self, fallbackLoop: loops[0])
     /// Monitors, held weakly (a monitor nobody reads any more stops); `monitorCount` lets the I/O
     /// threads skip the lock when nobody monitors.
     @exclusivity(unchecked) private var monitors: [ObjectIdentifier: WeakMonitor] = [:]
@@ -837,24 +837,41 @@ public final class Socket: @unchecked Sendable {
 }
 
 /// Adapts a socket to the engine's factory and owner protocols without exposing them publicly.
+///
+/// It holds the socket weakly: an I/O thread may still be finishing a connection (reporting its
+/// close, a last batch) when the application drops a closed socket, and must then find nothing to
+/// tell rather than a destroyed object. What a factory must return without a socket is inert: a
+/// connection attempt fails, a pipe is private to its connection, and ZAP refuses.
 final class SocketBridge: ConnectionFactory, PipeOwner, @unchecked Sendable {
-    unowned let socket: Socket
-    init(socket: Socket) { self.socket = socket }
+    weak var socket: Socket?
+    /// Where connections go when the socket is gone (its first I/O thread).
+    private let fallbackLoop: EventLoop
+    init(socket: Socket, fallbackLoop: EventLoop) {
+        self.socket = socket
+        self.fallbackLoop = fallbackLoop
+    }
 
     func makeConnection(role: MechanismRole, peerAddress: String) throws(ZMTPError) -> (ConnectionConfiguration, any SecurityMechanism) {
-        try socket.makeConnection(role: role, peerAddress: peerAddress)
+        guard let socket else { throw .local(.invalidState, "the socket was closed and released") }
+        return try socket.makeConnection(role: role, peerAddress: peerAddress)
     }
-    func makePipe(loop: EventLoop) -> Pipe { socket.makePipe(loop: loop) }
-    func loopForConnection() -> EventLoop { socket.loopForConnection() }
+    func makePipe(loop: EventLoop) -> Pipe {
+        socket?.makePipe(loop: loop)
+            ?? Pipe(lock: ConditionLockHandle(), loop: loop, sendHighWaterMark: 1, receiveHighWaterMark: 1, discardsInbound: true)
+    }
+    func loopForConnection() -> EventLoop { socket?.loopForConnection() ?? fallbackLoop }
     var pipeOwner: any PipeOwner { self }
-    func authenticate(_ request: ZAPRequest) -> ZAPReply { socket.authenticate(request) }
-    func pipeActivated(_ pipe: Pipe) { socket.pipeActivated(pipe) }
-    func pipeClosed(_ pipe: Pipe, error: String?) { socket.pipeClosed(pipe, error: error) }
-    func pipeChanged(_ pipe: Pipe) { socket.pipeChanged(pipe) }
-    func pipeFlushed(_ pipe: Pipe) { socket.pipeFlushed(pipe) }
-    func socketEvent(_ event: SocketEvent) { socket.socketEvent(event) }
+    func authenticate(_ request: ZAPRequest) -> ZAPReply {
+        socket?.authenticate(request)
+            ?? ZAPReply(requestID: request.requestID, status: .internalError, statusText: "socket closed")
+    }
+    func pipeActivated(_ pipe: Pipe) { socket?.pipeActivated(pipe) }
+    func pipeClosed(_ pipe: Pipe, error: String?) { socket?.pipeClosed(pipe, error: error) }
+    func pipeChanged(_ pipe: Pipe) { socket?.pipeChanged(pipe) }
+    func pipeFlushed(_ pipe: Pipe) { socket?.pipeFlushed(pipe) }
+    func socketEvent(_ event: SocketEvent) { socket?.socketEvent(event) }
     func pipeSubscription(_ pipe: Pipe, topic: [UInt8], subscribe: Bool) {
-        socket.pipeSubscription(pipe, topic: topic, subscribe: subscribe)
+        socket?.pipeSubscription(pipe, topic: topic, subscribe: subscribe)
     }
 }
 
