@@ -51,8 +51,9 @@ public final class Pipe: @unchecked Sendable {
     weak var session: StreamSession?
     public let loop: EventLoop
     /// The owning socket's list of pipes with received messages, which this pipe joins when its
-    /// first message arrives (guarded by `lock`).
-    public let readyPipes: ReadyPipes?
+    /// first message arrives (guarded by `lock`). Weak: the list holds the pipes it names, and a
+    /// socket closed with unread messages must not leave the two holding each other.
+    public private(set) weak var readyPipes: ReadyPipes?
     /// Whether this pipe is in `readyPipes` (guarded by `lock`).
     @exclusivity(unchecked) var isListedReady = false
     /// Whether the owning socket lists this pipe among its peers: a flag the socket keeps so that

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ZMTP
+import ZMTPEngine
 import ZMTPTestSupport
 
 /// What changes when a socket has many peers: connections on one I/O thread share its read buffer,
@@ -95,5 +96,31 @@ struct ManyPeersTests {
         #expect(pull.connectedPeers == 302)
         withExtendedLifetime(silent) {}
         pull.close()
+    }
+}
+
+extension ManyPeersTests {
+    @Test("a socket closed and released with unread messages frees its pipes (no cycle through the ready list)")
+    func closedWithUnreadMessagesIsReleased() throws {
+        let context = try Context(ioThreads: 1)
+        defer { context.shutdown() }
+        weak var released: Socket?
+        weak var readyList: ReadyPipes?
+        try {
+            let pull = try context.socket(.pull, options: Self.options())
+            let endpoint = try pull.bind("tcp://127.0.0.1:*")
+            let push = try context.socket(.push, options: Self.options())
+            try push.connect(endpoint)
+            for index in 0..<10 { try push.send(Message([UInt8(index)])) }
+            #expect(try pull.receive() == Message([0]))
+            usleep(100_000)  // the other nine wait in the pull's pipe, listed as ready
+            released = pull
+            readyList = pull.readyPipes
+            push.close()
+            pull.close()
+        }()
+        usleep(200_000)  // the I/O thread lets go of the sessions
+        #expect(released == nil)
+        #expect(readyList == nil, "the ready list and its pipes hold each other")
     }
 }
