@@ -582,8 +582,9 @@ public final class Socket: @unchecked Sendable {
     }
 
     /// Suspends until `events` may have become possible, the socket closes, or `deadline` passes.
-    /// Spurious returns are allowed; callers retry their operation.
-    /// - Throws: ``SocketError/timedOut`` at the deadline, `CancellationError`.
+    /// Spurious returns are allowed; callers retry their operation, and call again to hear of the
+    /// timeout.
+    /// - Throws: ``SocketError/timedOut`` if called at or after the deadline, `CancellationError`.
     private func wait(for events: PollEvents, deadline: MonotonicInstant?) async throws {
         if let deadline, deadline <= EventLoop.now() { throw SocketError.timedOut }
         let id = lock.withLock { () -> UInt64 in
@@ -609,7 +610,8 @@ public final class Socket: @unchecked Sendable {
             resumeWaiter(id)
         }
         try Task.checkCancellation()
-        if let deadline, deadline <= EventLoop.now() { throw SocketError.timedOut }
+        // Not a timeout yet, even past the deadline: the caller tries once more first. A task
+        // resumed late (every cooperative thread busy) must still get what arrived in time.
     }
 
     private func resumeWaiter(_ id: UInt64) {

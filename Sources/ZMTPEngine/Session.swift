@@ -80,6 +80,11 @@ final class StreamSession: EventHandler {
     /// Cleared when the connection failed on a protocol error, after which a connecting socket must
     /// not try again (RFC 37: a peer's ERROR; libzmq does the same for every protocol error).
     @exclusivity(unchecked) private var reconnectAllowed = true
+    /// Set when a write failed (the peer closed or reset the connection). Nothing more is written,
+    /// but the session ends only once reading has taken everything the peer sent before it left: a
+    /// peer that pushes its last messages and closes must not lose them because our greeting, READY
+    /// or PING to it failed first. libzmq leaves write errors to its read path for the same reason.
+    @exclusivity(unchecked) private var writeFailure: SystemError?
 
     init(
         loop: EventLoop, fd: consuming FileDescriptor, endpoint: String, connection: Connection, pipe: Pipe,
@@ -128,6 +133,10 @@ final class StreamSession: EventHandler {
             }
             switch result {
             case .wouldBlock:
+                // After a failed write, the peer is gone and what it sent has all been read.
+                if let writeFailure {
+                    close("\(writeFailure)", handshakeEvent: noDetail(writeFailure.errno, "\(writeFailure)"))
+                }
                 return
             case .processed(0):
                 if connection.isHandshakeComplete {
@@ -218,7 +227,7 @@ final class StreamSession: EventHandler {
 
     /// Moves queued messages from the pipe into the connection, then writes (loop thread).
     func pullOutbound() {
-        guard !closed, connection.isHandshakeComplete else { return }
+        guard !closed, writeFailure == nil, connection.isHandshakeComplete else { return }
         guard moveOutbound() else { return }
         flush()
     }
@@ -282,7 +291,7 @@ final class StreamSession: EventHandler {
     }
 
     private func flush() {
-        guard !closed else { return }
+        guard !closed, writeFailure == nil else { return }
         while !connection.outbound.isEmpty {
             let result: IOResult<Int>
             do throws(SystemError) {
@@ -290,7 +299,7 @@ final class StreamSession: EventHandler {
                     try Syscall.writev(descriptor.raw, chunks)
                 }
             } catch {
-                close("\(error)", handshakeEvent: noDetail(error.errno, "\(error)"))
+                writeFailed(error)
                 return
             }
             switch result {
@@ -312,6 +321,22 @@ final class StreamSession: EventHandler {
         }
         if connection.isClosed {
             if let error = connection.closeError { fail(error) } else { close(nil) }
+        }
+    }
+
+    /// Stops writing after `error` and lets the read path end the session once it has read what the
+    /// peer sent. The read runs from a timer due now, not from here: `flush` is called in the middle
+    /// of decoding, which must not be re-entered.
+    private func writeFailed(_ error: SystemError) {
+        writeFailure = error
+        setWantsWrite(false)
+        if !wantsRead {
+            // Reading is paused at the receive high-water mark: the session stays until the
+            // application makes room and `resumeReading` reads to the end of the stream.
+            return
+        }
+        loop.schedule(at: EventLoop.now()) { [self] in
+            if !self.closed { self.readAvailable() }
         }
     }
 

@@ -141,6 +141,36 @@ struct SocketAPITests {
         timed.close()
     }
 
+    /// Swift Testing runs other suites' blocking tests on the same cooperative threads, so a task
+    /// whose message arrived in time can be resumed after its deadline. It must get the message, not
+    /// a timeout (MonitorTests' lifecycle test timed out that way in CI now and then).
+    @Test("an async receive resumed after its deadline still returns a message that arrived in time")
+    func lateResumeStillReceives() async throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let endpoint = Self.ipcPath("late-resume")
+        let pull = try context.socket(.pull, options: Self.options { $0.receiveTimeout = .milliseconds(300) })
+        try pull.bind(endpoint)
+        let push = try context.socket(.push, options: Self.options())
+        try push.connect(endpoint)
+        #expect(pull.waitForPeers(1, timeout: .seconds(5)))
+        let waiting = Task { try await pull.receive() }
+        try await Task.sleep(for: .milliseconds(50))  // suspended in its wait
+        // Every cooperative thread blocks for 700 ms, past the deadline; the message arrives at 100 ms.
+        let blockers = (0..<ProcessInfo.processInfo.activeProcessorCount).map { _ in
+            Task.detached { _ = usleep(700_000) }
+        }
+        let sender = Thread {
+            usleep(100_000)
+            _ = try? push.trySend(Message([42]))
+        }
+        sender.start()
+        #expect(try await waiting.value == Message([42]))
+        for blocker in blockers { await blocker.value }
+        push.close()
+        pull.close()
+    }
+
     @Test("closing the socket ends a messages loop that is waiting")
     func closeEndsSequence() async throws {
         let context = try Context()
