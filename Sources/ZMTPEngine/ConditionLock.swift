@@ -68,9 +68,10 @@ public struct RingQueue<Element> {
 
     public var isEmpty: Bool { count == 0 }
 
-    public mutating func push(_ element: Element) {
+    /// Consuming: a caller's last use of a value moves it in, with no retain/release pair.
+    public mutating func push(_ element: consuming Element) {
         if count == storage.count { grow() }
-        storage[(head &+ count) & (storage.count &- 1)] = element
+        storage[(head &+ count) & (storage.count &- 1)] = consume element
         count += 1
     }
 

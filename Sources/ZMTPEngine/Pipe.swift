@@ -144,7 +144,7 @@ public final class Pipe: @unchecked Sendable {
     public var pendingInbound: Int { inbound.count }
 
     /// Queues a message received from the peer (session side, lock held) and lists the pipe as ready.
-    func receive(_ message: Message) {
+    func receive(_ message: consuming Message) {
         inbound.push(message)
         if !isListedReady, let readyPipes {
             isListedReady = true

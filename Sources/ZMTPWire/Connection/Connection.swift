@@ -21,7 +21,8 @@
 /// What a connection reports to its driver.
 public enum ConnectionEvent: Hashable, Sendable {
     /// Both greetings and the mechanism's handshake are done; messages may flow.
-    case handshakeCompleted(PeerInfo)
+    // Indirect: boxed once per connection, so the per-message events stay small (24 octets, not 72).
+    indirect case handshakeCompleted(PeerInfo)
     /// A whole multipart message arrived.
     case message(Message)
     /// The peer subscribed to a topic prefix (SUBSCRIBE, or a legacy 0x01 message to a PUB/XPUB).
@@ -34,7 +35,7 @@ public enum ConnectionEvent: Hashable, Sendable {
     case pong(context: [UInt8])
     /// The handshake is paused until the driver answers with ``Connection/completeAuthentication(_:)``
     /// (a ZAP decision: RFC 27).
-    case authenticationRequested(ZAPRequest)
+    indirect case authenticationRequested(ZAPRequest)
 }
 
 /// What we learned about the peer during the handshake.
