@@ -312,12 +312,17 @@ public final class Socket: @unchecked Sendable {
     ///   frames.
     public func send(_ message: Message) throws {
         try checkSendable(message)
-        let deadline = options.sendTimeout.map { EventLoop.now() + $0 }
+        let timeout = options.sendTimeout
+        var deadline: MonotonicInstant?  // read the clock only once the first attempt would block
         try lock.withLock {
             while true {
                 if closed { throw SocketError.closed }
                 if deliver(message) { return }
-                if let deadline, deadline <= EventLoop.now() { throw SocketError.timedOut }
+                if let timeout {
+                    let now = EventLoop.now()
+                    if deadline == nil { deadline = now + timeout }
+                    if let deadline, deadline <= now { throw SocketError.timedOut }
+                }
                 _ = sleep(until: deadline?.nanoseconds)
             }
         }
@@ -464,12 +469,17 @@ public final class Socket: @unchecked Sendable {
     /// - Throws: ``SocketError/timedOut``, ``SocketError/closed``, ``SocketError/notSupported(_:)``.
     public func receive() throws -> Message {
         try checkReceivable()
-        let deadline = options.receiveTimeout.map { EventLoop.now() + $0 }
+        let timeout = options.receiveTimeout
+        var deadline: MonotonicInstant?  // read the clock only once a message is not already waiting
         return try lock.withLock {
             while true {
                 if let message = nextInboundMessage() { return message }
                 if closed { throw SocketError.closed }
-                if let deadline, deadline <= EventLoop.now() { throw SocketError.timedOut }
+                if let timeout {
+                    let now = EventLoop.now()
+                    if deadline == nil { deadline = now + timeout }
+                    if let deadline, deadline <= now { throw SocketError.timedOut }
+                }
                 _ = sleep(until: deadline?.nanoseconds)
             }
         }

@@ -262,7 +262,7 @@ public struct Connection: Sendable {
     }
 
     /// A single-frame message, which to a PUB or XPUB may be a legacy subscription (RFC 29 / ZMTP 3.0).
-    private mutating func deliver(single body: [UInt8]) {
+    private mutating func deliver(single body: consuming [UInt8]) {
         if receivesSubscriptions, let first = body.first, first <= 1 {
             let topic = Array(body.dropFirst())
             events.append(first == 1 ? .subscribe(topic: topic) : .cancel(topic: topic))
