@@ -349,9 +349,8 @@ public final class Socket: @unchecked Sendable {
         case .pub, .xpub:
             return publish(message)
         case .xsub:
-            let first = message.frames[0]
-            if let flag = first.first, flag <= 1 {
-                updateOwnSubscription(Array(first.dropFirst()), subscribe: flag == 1)
+            if let flag = message.frames.withUnsafeBytes(ofFrame: 0, { $0.first }), flag <= 1 {
+                updateOwnSubscription(Array(message.frames[0].dropFirst()), subscribe: flag == 1)
             } else {
                 for pipe in pipes where pipe.isConnected {
                     if pipe.canSend { pipe.enqueue(message) } else { dropped += 1 }
@@ -367,23 +366,27 @@ public final class Socket: @unchecked Sendable {
 
     /// PUB/XPUB fan-out (lock held). The message is shared, not copied, among the peers.
     private func publish(_ message: Message) -> Bool {
-        let topic = message.frames[0]
-        guard noDrop else {
-            peerSubscriptions.forEachMatch(topic) { key in
-                if key.pipe.canSend { key.pipe.enqueue(message) } else { dropped += 1 }
+        // The topic is read in place: a small received frame is never copied into an array.
+        message.frames.withUnsafeBytes(ofFrame: 0) { topic in
+            guard noDrop else {
+                var misses = 0
+                peerSubscriptions.forEachMatch(topic) { key in
+                    if key.pipe.canSend { key.pipe.enqueue(message) } else { misses += 1 }
+                }
+                dropped += misses
+                return true
             }
+            // All or nothing: a full subscriber blocks the send before any subscriber gets it. Two
+            // walks (one to check, one to queue) cost less than collecting the matches: a walk is a
+            // few ns, and an array of pipes costs a retain, a release and a uniqueness check per match.
+            var blocked = false
+            peerSubscriptions.forEachMatch(topic) { key in
+                if !key.pipe.canSend { blocked = true }
+            }
+            if blocked { return false }
+            peerSubscriptions.forEachMatch(topic) { key in key.pipe.enqueue(message) }
             return true
         }
-        // All or nothing: a full subscriber blocks the send before any subscriber gets it. Two walks
-        // (one to check, one to queue) cost less than collecting the matches: a walk is a few ns, and
-        // an array of pipes costs a retain, a release and a uniqueness check per match.
-        var blocked = false
-        peerSubscriptions.forEachMatch(topic) { key in
-            if !key.pipe.canSend { blocked = true }
-        }
-        if blocked { return false }
-        peerSubscriptions.forEachMatch(topic) { key in key.pipe.enqueue(message) }
-        return true
     }
 
     /// Sends a message, suspending the task (not a thread) while no peer has room, up to the send
@@ -552,7 +555,10 @@ public final class Socket: @unchecked Sendable {
         guard subscribes else { return nextFairQueued() }
         // SUB and XSUB filter too: a publisher may send what we did not ask for (RFC 29).
         while let message = nextFairQueued() {
-            if ownSubscriptions.matches(message.frames.first ?? []) { return message }
+            let matched = message.frames.isEmpty
+                ? ownSubscriptions.matches([UInt8]())
+                : message.frames.withUnsafeBytes(ofFrame: 0) { ownSubscriptions.matches($0) }
+            if matched { return message }
         }
         return nil
     }

@@ -197,6 +197,11 @@ struct SubscriptionTrie<Subscriber: Hashable> {
     /// Allocation-free when the subscriptions matching `message` all end at one node (the usual case:
     /// one topic per message); when several prefixes match, a set removes duplicates.
     func forEachMatch(_ message: [UInt8], _ body: (Subscriber) -> Void) {
+        message.withUnsafeBytes { forEachMatch($0, body) }
+    }
+
+    /// ``forEachMatch(_:_:)`` over octets in place (a received message's first frame, with no copy).
+    func forEachMatch(_ message: UnsafeRawBufferPointer, _ body: (Subscriber) -> Void) {
         // The walk holds no references: every node is owned by the trie, which outlives the call
         // (unowned(unsafe) spares a retain and a release per octet, most of the walk's cost).
         unowned(unsafe) var matched: Node? = nil
@@ -215,7 +220,7 @@ struct SubscriptionTrie<Subscriber: Hashable> {
         for subscriber in matched.subscribers.keys { body(subscriber) }
     }
 
-    private func forEachMatchDeduplicating(_ message: [UInt8], _ body: (Subscriber) -> Void) {
+    private func forEachMatchDeduplicating(_ message: UnsafeRawBufferPointer, _ body: (Subscriber) -> Void) {
         var seen = Set<Subscriber>()
         var node = root
         var index = 0
@@ -235,6 +240,11 @@ struct SubscriptionTrie<Subscriber: Hashable> {
 
     /// Whether any subscription is a prefix of `message` (a subscriber filtering what it receives).
     func matches(_ message: [UInt8]) -> Bool {
+        message.withUnsafeBytes { matches($0) }
+    }
+
+    /// ``matches(_:)`` over octets in place.
+    func matches(_ message: UnsafeRawBufferPointer) -> Bool {
         unowned(unsafe) var node = root  // see forEachMatch
         var index = 0
         while true {

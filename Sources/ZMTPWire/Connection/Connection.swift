@@ -70,6 +70,10 @@ public struct Connection: Sendable {
     private let mechanismTransformsFrames: Bool
     /// Our socket is a PUB or XPUB (asked for every single-frame message, so decided once).
     private let receivesSubscriptions: Bool
+    /// The largest body the fast path in ``receive(_:now:)`` takes whole frames of (-1: no fast
+    /// path). Only NULL connections that do not receive subscriptions use it, so that a short final
+    /// data frame needs no more than what ``handle(frame:now:)`` would do with it.
+    private let shortFrameLimit: Int
     /// Whether every frame is transformed on its way out and in (CURVE's MESSAGE boxes): encoding
     /// then costs per octet, which a driver may want to interleave with its writes.
     public var encodesFrames: Bool { mechanismTransformsFrames }
@@ -103,6 +107,8 @@ public struct Connection: Sendable {
         self.mechanism = mechanism
         self.mechanismTransformsFrames = mechanism.transformsFrames
         self.receivesSubscriptions = configuration.socketType.receivesSubscriptions
+        self.shortFrameLimit = mechanism.transformsFrames || receivesSubscriptions
+            ? -1 : min(Int(UInt8.max), configuration.maxMessageSize ?? Int(UInt8.max))
         self.localGreeting = Greeting(mechanism: mechanism.name, asServer: mechanism.asServer).encoded
         self.decoder = FrameDecoder(maxMessageSize: configuration.maxMessageSize)
         self.lastInbound = now
@@ -181,6 +187,18 @@ public struct Connection: Sendable {
                 case .handshaking(let handshake) where handshake.awaitingAuthentication:
                     return bytes.count - input.count
                 case .handshaking, .ready:
+                    // Fast path: a whole short data frame with no MORE (flags octet 0), received
+                    // between messages, becomes a message straight from the input: one copy, no
+                    // decoder state, no intermediate frame.
+                    if input.count >= 2, input[0] == 0, Int(input[1]) <= shortFrameLimit,
+                        input.count >= 2 + Int(input[1]), partialMessage.isEmpty, decoder.isAtFrameBoundary,
+                        case .ready = state
+                    {
+                        let end = 2 + Int(input[1])
+                        events.append(.message(Message(copying: UnsafeRawBufferPointer(rebasing: input[2..<end]))))
+                        input = UnsafeRawBufferPointer(rebasing: input[end...])
+                        continue
+                    }
                     guard let frame = try decoder.next(from: &input) else { return bytes.count }
                     try handle(frame: frame, now: now)
                 case .closed:

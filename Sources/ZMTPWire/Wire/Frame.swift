@@ -50,12 +50,18 @@ public struct Message: Hashable, Sendable, ExpressibleByArrayLiteral {
     @inlinable public init(arrayLiteral elements: [UInt8]...) { self.frames = Frames(elements) }
     /// A message of one frame.
     @inlinable public init(single frame: [UInt8]) { self.frames = Frames(single: frame) }
+    /// A message of one frame copied from `bytes`.
+    @inlinable public init(copying bytes: UnsafeRawBufferPointer) { self.frames = Frames(single: Array(bytes)) }
 
     /// A message whose frames are the UTF-8 bytes of `strings`.
     public init(strings: [String]) { self.frames = Frames(strings.map { Array($0.utf8) }) }
 
     /// Total payload octets over all frames.
-    @inlinable public var byteCount: Int { frames.reduce(0) { $0 + $1.count } }
+    @inlinable public var byteCount: Int {
+        var total = 0
+        for index in frames.indices { total += frames.byteCount(ofFrame: index) }
+        return total
+    }
 
     /// The frames of a message, in order: a random-access collection of byte arrays that compares
     /// equal to the `[[UInt8]]` with the same frames.
@@ -103,6 +109,27 @@ public struct Message: Hashable, Sendable, ExpressibleByArrayLiteral {
                     multiple[position] = newValue
                 }
             }
+        }
+
+        /// The size of frame `index` in octets, without copying the frame out (one retain fewer
+        /// than `frames[index].count`).
+        @inlinable public func byteCount(ofFrame index: Int) -> Int {
+            if isSingle {
+                precondition(index == 0, "frame index out of range")
+                return single.count
+            }
+            return multiple[index].count
+        }
+
+        /// Calls `body` with the octets of frame `index` in place.
+        @inlinable public func withUnsafeBytes<R, E: Error>(
+            ofFrame index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R
+        ) throws(E) -> R {
+            if isSingle {
+                precondition(index == 0, "frame index out of range")
+                return try single.withRawBytes(body)
+            }
+            return try multiple[index].withRawBytes(body)
         }
 
         /// Adds a frame at the end.
