@@ -17,6 +17,77 @@ struct FrameAccessTests {
     }
 }
 
+/// A frame of up to 16 octets copied from the wire lives inside the message; every view of it must
+/// be the same as for the array-backed message with the same bytes.
+@Suite("inline frames: small bodies kept inside the message")
+struct InlineFrameTests {
+    static func copying(_ bytes: [UInt8]) -> Message {
+        bytes.withUnsafeBytes { Message(copying: $0) }
+    }
+
+    @Test("up to the inline capacity a copied frame is inline, one octet more is an array; both equal the array message", arguments: [0, 1, 15, 16, 17, 200])
+    func sameAsArrayBacked(size: Int) {
+        let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) }
+        let copied = Self.copying(bytes)
+        let plain = Message(single: bytes)
+        #expect(copied.frames.isInline == (size <= Message.Frames.inlineCapacity))
+        #expect(copied == plain)
+        #expect(copied.hashValue == plain.hashValue)
+        #expect(copied.frames.count == 1)
+        #expect(copied.frames[0] == bytes)
+        #expect(copied.frames.byteCount(ofFrame: 0) == size)
+        #expect(copied.byteCount == size)
+        #expect(copied.frames.withUnsafeBytes(ofFrame: 0) { Array($0) } == bytes)
+        #expect(Array(copied.frames) == [bytes])
+    }
+
+    @Test("writing or appending to an inline message gives the same frames as for an array message")
+    func mutation() {
+        var replaced = Self.copying([1, 2, 3])
+        replaced.frames[0] = [9, 9]
+        #expect(replaced == Message(single: [9, 9]))
+        #expect(!replaced.frames.isInline)
+
+        var extended = Self.copying([1, 2, 3])
+        extended.frames.append([4])
+        #expect(extended == Message([1, 2, 3], [4]))
+        #expect(extended.frames.count == 2)
+        #expect(extended.frames.byteCount(ofFrame: 1) == 1)
+        #expect(extended.byteCount == 4)
+        extended.frames[1] = [5, 5]
+        #expect(extended == Message([1, 2, 3], [5, 5]))
+    }
+
+    @Test("an inline message is encoded exactly as the array message")
+    func encoding() {
+        for size in [0, 5, 16] {
+            let bytes = [UInt8](repeating: 0xAB, count: size)
+            var inline = OutboundBuffer()
+            inline.appendMessage(Self.copying(bytes))
+            var plain = OutboundBuffer()
+            plain.appendMessage(Message(single: bytes))
+            #expect(inline.count == plain.count)
+            #expect(inline.takeAll() == plain.takeAll())
+        }
+    }
+
+    @Test("a connection delivers short frames inline, by the fast path and when they arrive in pieces")
+    func receivedInline() throws {
+        var wire: [UInt8] = []
+        FrameEncoder.appendMessage(Message([1, 2, 3]), to: &wire)
+        FrameEncoder.appendMessage(Message([UInt8](repeating: 4, count: 17)), to: &wire)
+        var whole = try ShortFrameFastPathTests.readyPull()
+        try whole.receive(wire, now: .zero)
+        var bytewise = try ShortFrameFastPathTests.readyPull()
+        for octet in wire { try bytewise.receive([octet], now: .zero) }
+        for var connection in [whole, bytewise] {
+            let messages = ShortFrameFastPathTests.messages(&connection)
+            #expect(messages.map(\.frames.isInline) == [true, false])
+            #expect(messages == [Message([1, 2, 3]), Message([UInt8](repeating: 4, count: 17))])
+        }
+    }
+}
+
 /// The connection's fast path for whole short data frames must deliver what the frame decoder would:
 /// the same messages for any split of the same bytes, the size limit enforced, MORE frames untouched.
 @Suite("Connection: short-frame fast path")

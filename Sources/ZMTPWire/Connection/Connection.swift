@@ -284,6 +284,10 @@ public struct Connection: Sendable {
         if receivesSubscriptions, let first = body.first, first <= 1 {
             let topic = Array(body.dropFirst())
             events.append(first == 1 ? .subscribe(topic: topic) : .cancel(topic: topic))
+        } else if body.count <= Message.Frames.inlineCapacity {
+            // Kept inline: the array is freed here, on the thread that allocated it, rather than by
+            // the application thread (glibc's cross-thread frees are the costly kind).
+            events.append(.message(body.withUnsafeBytes { Message(copying: $0) }))
         } else {
             events.append(.message(Message(single: body)))
         }

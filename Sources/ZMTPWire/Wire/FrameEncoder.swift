@@ -136,6 +136,15 @@ public struct OutboundBuffer: Sendable {
     /// Appends every frame of a message.
     @inlinable
     public mutating func appendMessage(_ message: Message) {
+        if message.frames.isInline {
+            message.frames.withUnsafeBytes(ofFrame: 0) { body in
+                let before = tail.count
+                FrameEncoder.appendHeader(size: body.count, more: false, command: false, to: &tail)
+                tail.append(contentsOf: body)
+                pending += tail.count - before
+            }
+            return
+        }
         let last = message.frames.count - 1
         for index in message.frames.indices {
             appendFrame(message.frames[index], more: index != last)
