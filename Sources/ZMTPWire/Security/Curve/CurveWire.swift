@@ -69,9 +69,12 @@ enum CurveWire {
         }
         var matches = Int(length) == expected.count
         if matches {
-            for index in 0..<expected.count where body[1 + index] != expected[index] {
-                matches = false
-                break
+            // Compared in place: no bounds check per octet (length < body.count was checked).
+            matches = body.withUnsafeBytes { body in
+                expected.withUnsafeBytes { expected in
+                    for index in 0..<expected.count where body[1 + index] != expected[index] { return false }
+                    return true
+                }
             }
         }
         guard matches else {
@@ -121,10 +124,8 @@ struct CurveSession: Sendable {
     }
 
     private static func write(_ counter: UInt64, into nonce: inout [UInt8]) {
-        var value = counter
-        for index in stride(from: 23, through: 16, by: -1) {
-            nonce[index] = UInt8(truncatingIfNeeded: value)
-            value >>= 8
+        nonce.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: counter.bigEndian, toByteOffset: 16, as: UInt64.self)  // nonce is 24 octets
         }
     }
 
@@ -141,8 +142,13 @@ struct CurveSession: Sendable {
         let (crypto, key, nonce) = (self.crypto, self.key, self.sendNonce)
         out.appendFrame(size: header + CurveWire.macLength + 1 + body.count) { frame in
             frame[0] = UInt8(CurveWire.messageName.count)
-            for (index, octet) in CurveWire.messageName.enumerated() { frame[1 + index] = octet }
-            for index in 0..<CurveWire.shortNonceLength { frame[1 + CurveWire.messageName.count + index] = nonce[16 + index] }
+            CurveWire.messageName.withUnsafeBytes { name in
+                UnsafeMutableRawBufferPointer(rebasing: frame[1...]).copyMemory(from: name)
+            }
+            nonce.withUnsafeBytes { nonce in
+                UnsafeMutableRawBufferPointer(rebasing: frame[(1 + CurveWire.messageName.count)...])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: nonce[16...]))
+            }
             frame[header + CurveWire.macLength] = flags
             body.withUnsafeBytes { source in
                 UnsafeMutableRawBufferPointer(rebasing: frame[(header + CurveWire.macLength + 1)...]).copyMemory(from: source)
@@ -161,8 +167,8 @@ struct CurveSession: Sendable {
         guard dataLength >= CurveWire.messageMinimumDataLength else {
             throw .peer(.malformedCommand, "MESSAGE of \(dataLength) data octets, minimum is 25")
         }
-        var counter: UInt64 = 0
-        for index in offset..<(offset + CurveWire.shortNonceLength) { counter = counter << 8 | UInt64(frame.body[index]) }
+        // dataLength >= 25 was checked, so the 8-octet counter is there.
+        let counter = frame.body.withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
         guard counter > lastReceivedNonce else {
             throw CurveWire.failed("MESSAGE nonce \(counter) does not exceed the last one (\(lastReceivedNonce)): replay")
         }
@@ -181,9 +187,12 @@ struct CurveSession: Sendable {
         let isCommand = flags & CurveWire.messageFlagCommand != 0
         let more = flags & CurveWire.messageFlagMore != 0
         if isCommand && more { throw .peer(.malformedFrame, "command inside MESSAGE has MORE set") }
-        // [name, nonce][flags, body][16 stale octets] -> [body]
-        frame.body.removeLast(CurveWire.macLength)
-        frame.body.removeSubrange(0...boxStart)
+        // [name, nonce][flags, body][16 stale octets] -> [body]: one memmove, then a shorter count.
+        let bodyLength = frame.body.count - CurveWire.macLength - (boxStart + 1)
+        frame.body.withUnsafeMutableBytes { raw in
+            if let base = raw.baseAddress, bodyLength > 0 { base.copyMemory(from: base + boxStart + 1, byteCount: bodyLength) }
+        }
+        frame.body.removeLast(frame.body.count - bodyLength)
         frame.more = more
         frame.isCommand = isCommand
         return frame
