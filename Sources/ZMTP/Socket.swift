@@ -379,11 +379,20 @@ public final class Socket: @unchecked Sendable {
             // All or nothing: a full subscriber blocks the send before any subscriber gets it. Two
             // walks (one to check, one to queue) cost less than collecting the matches: a walk is a
             // few ns, and an array of pipes costs a retain, a release and a uniqueness check per match.
+            // The usual single subscriber is remembered by the first walk, which spares the second.
             var blocked = false
+            var matches = 0
+            var only: Pipe?
             peerSubscriptions.forEachMatch(topic) { key in
+                matches += 1
+                if matches == 1 { only = key.pipe }
                 if !key.pipe.canSend { blocked = true }
             }
             if blocked { return false }
+            if matches == 1, let only {
+                only.enqueue(message)
+                return true
+            }
             peerSubscriptions.forEachMatch(topic) { key in key.pipe.enqueue(message) }
             return true
         }
@@ -554,6 +563,7 @@ public final class Socket: @unchecked Sendable {
         if type == .xpub, let notification = notifications.pop() { return notification }
         guard subscribes else { return nextFairQueued() }
         // SUB and XSUB filter too: a publisher may send what we did not ask for (RFC 29).
+        if ownSubscriptions.matchesEverything { return nextFairQueued() }
         while let message = nextFairQueued() {
             let matched = message.frames.isEmpty
                 ? ownSubscriptions.matches([UInt8]())

@@ -177,7 +177,7 @@ final class StreamSession: EventHandler {
     private func drainEvents() throws(ZMTPError) {
         // Messages are handed to the pipe in one batch per read: one lock round trip, not one per message.
         while let event = connection.nextEvent() {
-            switch event {
+            switch consume event {  // the message is moved out of the event, not copied
             case .handshakeCompleted(let info):
                 pipe.lock.withLock { pipe.peer = info }
                 owner?.socketEvent(SocketEvent(.handshakeSucceeded, endpoint: endpoint))

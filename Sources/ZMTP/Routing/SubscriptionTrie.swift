@@ -243,6 +243,10 @@ struct SubscriptionTrie<Subscriber: Hashable> {
         message.withUnsafeBytes { matches($0) }
     }
 
+    /// Whether the empty prefix is subscribed, so that every message matches (a subscriber or a
+    /// proxy's XSUB that takes everything need not look at a message's topic).
+    var matchesEverything: Bool { !root.subscribers.isEmpty }
+
     /// ``matches(_:)`` over octets in place.
     func matches(_ message: UnsafeRawBufferPointer) -> Bool {
         unowned(unsafe) var node = root  // see forEachMatch

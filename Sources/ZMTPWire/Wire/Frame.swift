@@ -60,9 +60,16 @@ public struct Message: Hashable, Sendable, ExpressibleByArrayLiteral {
 
     /// Total payload octets over all frames.
     @inlinable public var byteCount: Int {
-        var total = 0
-        for index in frames.indices { total += frames.byteCount(ofFrame: index) }
-        return total
+        switch frames.storage {
+        case .single(let frame):
+            return frame.count
+        case .inline(let frame):
+            return Int(frame.count)
+        case .multiple(let all):
+            var total = 0
+            for frame in all { total += frame.count }
+            return total
+        }
     }
 
     /// The frames of a message, in order: a random-access collection of byte arrays that compares
