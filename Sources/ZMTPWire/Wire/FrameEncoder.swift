@@ -58,6 +58,8 @@ public struct OutboundBuffer: Sendable {
     /// most 64 KiB of small frames ahead of the kernel, so a steady stream fits and never
     /// reallocates (freeing at 64 KiB cost 16-byte throughput about 5 %).
     public static let retainedTailCapacity = 256 * 1024
+    /// ``shareThreshold`` zero octets, the room a frame filled in place starts from.
+    @usableFromInline static let zeros = [UInt8](repeating: 0, count: shareThreshold)
 
     @usableFromInline var chunks: [[UInt8]] = []
     /// Index of the first chunk not fully sent.
@@ -128,7 +130,9 @@ public struct OutboundBuffer: Sendable {
             return result.unsafelyUnwrapped
         }
         let start = tail.count
-        tail.append(contentsOf: repeatElement(0, count: size))
+        // Zeros from a static buffer: one memcpy (appending `repeatElement` goes octet by octet).
+        // `size` is under shareThreshold here, the buffer's length.
+        tail.append(contentsOf: Self.zeros[0..<size])
         pending += size
         return tail.withUnsafeMutableBytes { fill(UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
     }

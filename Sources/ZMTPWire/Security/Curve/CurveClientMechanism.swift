@@ -137,9 +137,10 @@ public struct CurveClientMechanism: SecurityMechanism {
     }
 
     public mutating func decode(_ frame: consuming Frame) throws(ZMTPError) -> Frame {
-        guard var current = session, case .ready = state else { throw .local(.invalidState, "CURVE handshake not complete") }
-        session = nil
-        defer { session = current }
-        return try current.decode(frame)
+        // Mutated in place through the optional, as in the server's decode.
+        guard session != nil, case .ready = state, let opened = try session?.decode(frame) else {
+            throw .local(.invalidState, "CURVE handshake not complete")
+        }
+        return opened
     }
 }

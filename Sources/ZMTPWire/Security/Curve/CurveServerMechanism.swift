@@ -249,10 +249,12 @@ public struct CurveServerMechanism: SecurityMechanism {
     }
 
     public mutating func decode(_ frame: consuming Frame) throws(ZMTPError) -> Frame {
-        guard var current = session else { throw .local(.invalidState, "CURVE handshake not complete") }
-        session = nil  // keep the session uniquely referenced while it mutates
-        defer { session = current }
-        return try current.decode(frame)
+        // Mutated in place through the optional (no copy of the session, whose nonce buffer stays
+        // uniquely referenced).
+        guard session != nil, let opened = try session?.decode(frame) else {
+            throw .local(.invalidState, "CURVE handshake not complete")
+        }
+        return opened
     }
 
     /// Clears secret octets with `sodium_memzero`, which the optimizer may not remove.

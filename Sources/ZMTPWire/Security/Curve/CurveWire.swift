@@ -25,6 +25,10 @@ enum CurveWire {
     static let initiateName = Array("INITIATE".utf8)
     static let readyName = Array("READY".utf8)
     static let messageName = Array("MESSAGE".utf8)
+    /// A MESSAGE body's first eight octets (name length 7, then the name) as one machine word.
+    static let messagePrefixWord: UInt64 = ([UInt8(messageName.count)] + messageName).withUnsafeBytes {
+        $0.loadUnaligned(as: UInt64.self)
+    }
 
     /// Data sizes (after the name) of the fixed-size commands and the minimum of the others.
     static let helloDataLength = 2 + helloPaddingLength + keyLength + shortNonceLength + macLength + 64  // 194
@@ -162,7 +166,11 @@ struct CurveSession: Sendable {
     /// plaintext is decrypted over the box and moved to the front of the same array.
     mutating func decode(_ frame: consuming Frame) throws(ZMTPError) -> Frame {
         var frame = frame
-        let offset = try CurveWire.dataOffset(of: frame.body, expecting: CurveWire.messageName)
+        // The usual case in one comparison: length octet 7 then "MESSAGE"; anything else takes the
+        // general check, which names what was wrong.
+        let isMessage = frame.body.count >= 8
+            && frame.body.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } == CurveWire.messagePrefixWord
+        let offset = isMessage ? 8 : try CurveWire.dataOffset(of: frame.body, expecting: CurveWire.messageName)
         let dataLength = frame.body.count - offset
         guard dataLength >= CurveWire.messageMinimumDataLength else {
             throw .peer(.malformedCommand, "MESSAGE of \(dataLength) data octets, minimum is 25")
