@@ -87,6 +87,21 @@ struct CurveSodiumTests {
         #expect(clientMessages == [Message(Array("back".utf8))])
     }
 
+    @Test("a message held inline (a small frame received elsewhere, as a proxy forwards it) is sealed and opened like any other")
+    func inlineMessageOverCurve() throws {
+        var pair = try CurvePair()
+        try pair.drive()
+        let small = Array("zeek/topic".utf8)
+        let inline = small.withUnsafeBytes { Message(copying: $0) }
+        #expect(inline.frames.isInline)
+        try pair.client.send(inline)
+        try pair.client.send(Message(single: small))
+        try pair.drive()
+        let received = pair.serverEvents.compactMap { if case .message(let m) = $0 { m } else { nil } }
+        #expect(received == [Message(single: small), Message(single: small)])
+        #expect(received.map(\.frames.isInline) == [true, true], "opened small frames are kept inline too")
+    }
+
     @Test("ZMTP commands travel inside MESSAGE boxes with payload flag 0x02, not in the clear")
     func commandsInsideMessages() throws {
         var pair = try CurvePair(clientType: .sub, serverType: .xpub)

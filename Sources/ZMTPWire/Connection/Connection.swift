@@ -370,6 +370,13 @@ public struct Connection: Sendable {
         guard !message.frames.isEmpty else { throw .local(.invalidArgument, "a message needs at least one frame") }
         if mechanismTransformsFrames {
             let last = message.frames.count - 1
+            if message.frames.isInline {
+                // Read in place: an inline frame is never made into an array to be sealed.
+                try message.frames.withUnsafeBytes(ofFrame: 0) { (body: UnsafeRawBufferPointer) throws(ZMTPError) in
+                    try mechanism.encode(frameBytes: body, more: false, isCommand: false, into: &outboundBuffer)
+                }
+                return
+            }
             for index in message.frames.indices {
                 try mechanism.encode(frame: message.frames[index], more: index != last, isCommand: false, into: &outboundBuffer)
             }

@@ -29,6 +29,11 @@ public protocol SecurityMechanism: Sendable {
 
     /// Encodes one outbound frame after the handshake (only when ``transformsFrames``).
     mutating func encode(frame body: [UInt8], more: Bool, isCommand: Bool, into out: inout OutboundBuffer) throws(ZMTPError)
+    /// Encodes one outbound frame from octets read in place (a message's inline frame), with no array
+    /// in between. By default it makes the array and calls ``encode(frame:more:isCommand:into:)``.
+    mutating func encode(
+        frameBytes body: UnsafeRawBufferPointer, more: Bool, isCommand: Bool, into out: inout OutboundBuffer
+    ) throws(ZMTPError)
     /// Decodes one inbound frame after the handshake (only when ``transformsFrames``).
     mutating func decode(_ frame: consuming Frame) throws(ZMTPError) -> Frame
 }
@@ -44,6 +49,12 @@ extension SecurityMechanism {
         frame body: [UInt8], more: Bool, isCommand: Bool, into out: inout OutboundBuffer
     ) throws(ZMTPError) {
         out.appendFrame(body, more: more, command: isCommand)
+    }
+
+    public mutating func encode(
+        frameBytes body: UnsafeRawBufferPointer, more: Bool, isCommand: Bool, into out: inout OutboundBuffer
+    ) throws(ZMTPError) {
+        try encode(frame: Array(body), more: more, isCommand: isCommand, into: &out)
     }
 
     public mutating func decode(_ frame: consuming Frame) throws(ZMTPError) -> Frame { frame }

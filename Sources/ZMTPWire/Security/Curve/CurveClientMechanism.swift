@@ -136,6 +136,13 @@ public struct CurveClientMechanism: SecurityMechanism {
         try session?.encode(frame: body, more: more, isCommand: isCommand, into: &out)
     }
 
+    public mutating func encode(
+        frameBytes body: UnsafeRawBufferPointer, more: Bool, isCommand: Bool, into out: inout OutboundBuffer
+    ) throws(ZMTPError) {
+        guard session != nil, case .ready = state else { throw .local(.invalidState, "CURVE handshake not complete") }
+        try session?.encode(frameBytes: body, more: more, isCommand: isCommand, into: &out)
+    }
+
     public mutating func decode(_ frame: consuming Frame) throws(ZMTPError) -> Frame {
         // Mutated in place through the optional, as in the server's decode.
         guard session != nil, case .ready = state, let opened = try session?.decode(frame) else {

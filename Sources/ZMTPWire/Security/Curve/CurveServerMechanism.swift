@@ -248,6 +248,13 @@ public struct CurveServerMechanism: SecurityMechanism {
         try session?.encode(frame: body, more: more, isCommand: isCommand, into: &out)
     }
 
+    public mutating func encode(
+        frameBytes body: UnsafeRawBufferPointer, more: Bool, isCommand: Bool, into out: inout OutboundBuffer
+    ) throws(ZMTPError) {
+        guard session != nil else { throw .local(.invalidState, "CURVE handshake not complete") }
+        try session?.encode(frameBytes: body, more: more, isCommand: isCommand, into: &out)
+    }
+
     public mutating func decode(_ frame: consuming Frame) throws(ZMTPError) -> Frame {
         // Mutated in place through the optional (no copy of the session, whose nonce buffer stays
         // uniquely referenced).

@@ -137,13 +137,38 @@ struct CurveSession: Sendable {
     /// (libzmq-behaviours.md §1), so that is how we send it; the ZMTP frame never has MORE set (MORE
     /// travels inside the box).
     mutating func encode(frame body: [UInt8], more: Bool, isCommand: Bool, into out: inout OutboundBuffer) throws(ZMTPError) {
+        try takeSendNonce()
+        let (crypto, key, nonce) = (self.crypto, self.key, self.sendNonce)
+        body.withUnsafeBytes {
+            Self.seal($0, more: more, isCommand: isCommand, crypto: crypto, key: key, nonce: nonce, into: &out)
+        }
+    }
+
+    /// ``encode(frame:more:isCommand:into:)`` from octets in place.
+    mutating func encode(
+        frameBytes body: UnsafeRawBufferPointer, more: Bool, isCommand: Bool, into out: inout OutboundBuffer
+    ) throws(ZMTPError) {
+        try takeSendNonce()
+        Self.seal(body, more: more, isCommand: isCommand, crypto: crypto, key: key, nonce: sendNonce, into: &out)
+    }
+
+    /// Writes the next send nonce into `sendNonce`, or fails when the counter is used up.
+    private mutating func takeSendNonce() throws(ZMTPError) {
         guard nextSendNonce < UInt64.max else { throw .local(.invalidState, "CURVE nonces exhausted on this connection") }
         Self.write(nextSendNonce, into: &sendNonce)
+        nextSendNonce += 1
+    }
+
+    /// Appends the MESSAGE frame sealing `body` with `nonce` (the one `takeSendNonce` wrote). Static,
+    /// so that a caller's closure passes the three fields instead of copying the session.
+    private static func seal(
+        _ body: UnsafeRawBufferPointer, more: Bool, isCommand: Bool, crypto: any CurveCrypto, key: SecretBytes,
+        nonce: [UInt8], into out: inout OutboundBuffer
+    ) {
         // Written straight into the outbound buffer and sealed there: name, short nonce, room for the
         // MAC, flags and body; no array per message.
         let header = 1 + CurveWire.messageName.count + CurveWire.shortNonceLength
         let flags = (more ? CurveWire.messageFlagMore : 0) | (isCommand ? CurveWire.messageFlagCommand : 0)
-        let (crypto, key, nonce) = (self.crypto, self.key, self.sendNonce)
         out.appendFrame(size: header + CurveWire.macLength + 1 + body.count) { frame in
             frame[0] = UInt8(CurveWire.messageName.count)
             CurveWire.messageName.withUnsafeBytes { name in
@@ -154,12 +179,9 @@ struct CurveSession: Sendable {
                     .copyMemory(from: UnsafeRawBufferPointer(rebasing: nonce[16...]))
             }
             frame[header + CurveWire.macLength] = flags
-            body.withUnsafeBytes { source in
-                UnsafeMutableRawBufferPointer(rebasing: frame[(header + CurveWire.macLength + 1)...]).copyMemory(from: source)
-            }
+            UnsafeMutableRawBufferPointer(rebasing: frame[(header + CurveWire.macLength + 1)...]).copyMemory(from: body)
             crypto.sealInPlace(UnsafeMutableRawBufferPointer(rebasing: frame[header...]), nonce: nonce, key: key)
         }
-        nextSendNonce += 1
     }
 
     /// Opens one MESSAGE (from a data or a command frame) into the frame it carries, in place: the
