@@ -44,6 +44,10 @@ public final class Pipe: @unchecked Sendable {
     }
     /// Set while messages taken from `outbound` wait in the session's buffers for the kernel.
     @exclusivity(unchecked) var unflushed = false
+    /// Set when the current connection can no longer be written to (a write failed; the session
+    /// reads what the peer sent before it ends). Nothing queued can leave through it, so a lingering
+    /// close does not wait for it.
+    @exclusivity(unchecked) var writeFailed = false
     /// Subscriptions to send to the peer (a SUB or XSUB telling its publisher), ahead of messages.
     /// Not counted against the high-water mark: they are commands, bounded by the socket's own
     /// subscription set.
@@ -155,7 +159,7 @@ public final class Pipe: @unchecked Sendable {
     public var pendingOutbound: Int { outbound.count }
     /// Whether anything accepted for this peer has not yet been handed to the kernel: queued
     /// messages, or octets in the connection's buffer (lock held). Linger waits on this.
-    public var hasUnsentMessages: Bool { !outbound.isEmpty || unflushed }
+    public var hasUnsentMessages: Bool { !writeFailed && (!outbound.isEmpty || unflushed) }
 }
 
 /// The lock a socket shares with its pipes (a public face of ``ConditionLock``).

@@ -106,7 +106,10 @@ final class StreamSession: EventHandler {
             close("register: \(error)", handshakeEvent: noDetail(error.errno, "register: \(error)"))
             return
         }
-        pipe.lock.withLock { pipe.session = self }
+        pipe.lock.withLock {
+            pipe.session = self
+            pipe.writeFailed = false
+        }
         flush()
         rearmTimer()
     }
@@ -330,6 +333,12 @@ final class StreamSession: EventHandler {
     private func writeFailed(_ error: SystemError) {
         writeFailure = error
         setWantsWrite(false)
+        unflushed = false
+        pipe.lock.withLock {
+            pipe.writeFailed = true
+            pipe.unflushed = false
+        }
+        owner?.pipeFlushed(pipe)  // a lingering close stops waiting for this connection
         if !wantsRead {
             // Reading is paused at the receive high-water mark: the session stays until the
             // application makes room and `resumeReading` reads to the end of the stream.
@@ -412,6 +421,7 @@ final class StreamSession: EventHandler {
             pipe.session = nil
             pipe.peer = nil
             pipe.unflushed = false
+            pipe.writeFailed = false
             // A pipe that survives disconnects keeps its queue for the next connection; messages
             // already moved into this connection's buffers are lost with it (as in libzmq).
             if !pipe.survivesDisconnect { pipe.isClosed = true }

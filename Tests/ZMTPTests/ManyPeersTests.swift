@@ -163,3 +163,32 @@ extension ManyPeersTests {
         pull.close()
     }
 }
+
+extension ManyPeersTests {
+    /// A connection whose writes failed stays only to read what the peer sent; when reading is
+    /// paused at the receive high-water mark it may stay a while, and a lingering close must not wait
+    /// on it for messages that can never leave.
+    @Test("close with infinite linger returns when the only peer's connection can no longer be written")
+    func lingerSkipsFailedWrites() throws {
+        let context = try Context(ioThreads: 1)
+        defer { context.shutdown() }
+        let path = "/tmp/zmtp-linger-failed-\(getpid()).sock"
+        let xpub = try context.socket(.xpub, options: Self.options {
+            $0.receiveHighWaterMark = 1
+            $0.linger = nil
+        })
+        try xpub.bind("ipc://\(path)")
+        let peer = try RawPeer.connectAndHandshake(path: path, socketType: "XSUB")
+        // Subscribe to everything, then send more data than the high-water mark lets us read.
+        peer.write(Self.frame(1, count: 1) + (0..<50).flatMap { _ in Self.frame(7, count: 100) })
+        #expect(xpub.waitForPeers(1, timeout: .seconds(5)))
+        #expect(try xpub.receive() == Message(single: [1]))  // the subscription
+        usleep(100_000)  // reading has paused with the peer's data queued
+        peer.closeNow()
+        usleep(100_000)
+        for _ in 0..<10 { _ = try xpub.trySend(Message(single: [7, 7])) }  // writing to it fails
+        let closed = DispatchSemaphore(value: 0)
+        Thread { xpub.close(); closed.signal() }.start()
+        #expect(closed.wait(timeout: .now() + 5) == .success, "close() waited on a connection that cannot be written")
+    }
+}
