@@ -313,16 +313,12 @@ public final class Socket: @unchecked Sendable {
     public func send(_ message: Message) throws {
         try checkSendable(message)
         let timeout = options.sendTimeout
-        var deadline: MonotonicInstant?  // read the clock only once the first attempt would block
+        var deadline: MonotonicInstant?
         try lock.withLock {
             while true {
                 if closed { throw SocketError.closed }
                 if deliver(message) { return }
-                if let timeout {
-                    let now = EventLoop.now()
-                    if deadline == nil { deadline = now + timeout }
-                    if let deadline, deadline <= now { throw SocketError.timedOut }
-                }
+                if Self.deadlinePassed(&deadline, timeout: timeout) { throw SocketError.timedOut }
                 _ = sleep(until: deadline?.nanoseconds)
             }
         }
@@ -482,16 +478,12 @@ public final class Socket: @unchecked Sendable {
     public func receive() throws -> Message {
         try checkReceivable()
         let timeout = options.receiveTimeout
-        var deadline: MonotonicInstant?  // read the clock only once a message is not already waiting
+        var deadline: MonotonicInstant?
         return try lock.withLock {
             while true {
                 if let message = nextInboundMessage() { return message }
                 if closed { throw SocketError.closed }
-                if let timeout {
-                    let now = EventLoop.now()
-                    if deadline == nil { deadline = now + timeout }
-                    if let deadline, deadline <= now { throw SocketError.timedOut }
-                }
+                if Self.deadlinePassed(&deadline, timeout: timeout) { throw SocketError.timedOut }
                 _ = sleep(until: deadline?.nanoseconds)
             }
         }
@@ -605,6 +597,17 @@ public final class Socket: @unchecked Sendable {
             }
         }
         return events
+    }
+
+    /// For a blocking call that could not complete: sets `deadline` from `timeout` the first time (the
+    /// clock is read only once an attempt would block, not on every call) and tells whether it has
+    /// passed. No timeout never passes.
+    private static func deadlinePassed(_ deadline: inout MonotonicInstant?, timeout: Duration?) -> Bool {
+        guard let timeout else { return false }
+        let now = EventLoop.now()
+        let due = deadline ?? now + timeout
+        deadline = due
+        return due <= now
     }
 
     /// Suspends until `events` may have become possible, the socket closes, or `deadline` passes.

@@ -141,6 +141,9 @@ public struct OutboundBuffer: Sendable {
     @inlinable
     public mutating func appendMessage(_ message: Message) {
         if message.frames.isInline {
+            // Copied from the message in place, with no array made for it. Not through
+            // appendFrame(size:fill:): zero-filling first and the closure cost the proxy 76 more
+            // instructions per 16 B message (callgrind, 2,250 -> 2,326).
             message.frames.withUnsafeBytes(ofFrame: 0) { body in
                 let before = tail.count
                 FrameEncoder.appendHeader(size: body.count, more: false, command: false, to: &tail)
